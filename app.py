@@ -1,0 +1,3 @@
+from recruiter import create_app
+
+app = create_app()

@@ -1,0 +1,140 @@
+"""recruiter: kind, personal and legally careful decline letters."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .paths import TEMPLATES_DIR
+
+log = logging.getLogger(__name__)
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: settings, extensions, blueprints, CLI and error handlers."""
+    instance = os.environ.get("RECRUITER_INSTANCE_PATH")
+    app = Flask(
+        __name__,
+        instance_path=str(Path(instance).resolve()) if instance else None,
+        instance_relative_config=True,
+        template_folder=str(TEMPLATES_DIR),
+    )
+    register_config(app, config)
+    register_extensions(app)
+    register_blueprints(app)
+    register_cli(app)
+    register_error_handlers(app)
+    register_security_headers(app)
+    return app
+
+
+def register_config(app: Flask, config: Mapping[str, Any] | None) -> None:
+    """Layer the defaults, instance/config.py, RECRUITER_* variables and ``config``."""
+    from .config import DefaultConfig
+
+    app.config.from_object(DefaultConfig)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("RECRUITER")
+    if config:
+        app.config.update(config)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+
+    url = app.config.get("DATABASE_URL") or f"sqlite:///{instance / 'recruiter.db'}"
+    if url.startswith(("postgres://", "postgresql://")):
+        url = "postgresql+psycopg://" + url.split("://", 1)[1]
+    app.config.setdefault("SQLALCHEMY_DATABASE_URI", url)
+    app.config["MAIL_URL"] = app.config.get("MAIL_URL") or (instance / "outbox").as_uri()
+    app.config["QUEUE_URL"] = app.config.get("QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
+    app.config["SESSION_COOKIE_SECURE"] = app.config.get(
+        "SESSION_COOKIE_SECURE", not (app.debug or app.testing)
+    )
+    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
+
+
+def _instance_secret(path: Path) -> str:
+    """Read the instance's secret key, creating it once with owner-only permissions."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        key = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return key
+
+
+def register_extensions(app: Flask) -> None:
+    """Bind every extension to ``app``."""
+    from . import models  # noqa: F401  (registers the tables)
+    from .extensions import csrf, db, limiter, login, migrate
+    from .paths import MIGRATIONS_DIR
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login.init_app(app)
+    login.login_view = "auth.login"
+    login.login_message_category = "info"
+
+    @login.user_loader
+    def load_member(member_id: str):  # noqa: ANN202
+        return db.session.get(models.Member, int(member_id))
+
+    try:  # TEMP-GUARD
+        from .services.pdf import harfbuzz_subset_available
+    except ImportError:
+        return
+    if not harfbuzz_subset_available():
+        log.warning(
+            "libharfbuzz-subset is missing: PDFs will render about 5 times slower. "
+            "Install the Debian package libharfbuzz-subset0."
+        )
+
+
+def register_blueprints(app: Flask) -> None:
+    """Register one blueprint per area."""
+    from .views import blueprints
+
+    for blueprint in blueprints():
+        app.register_blueprint(blueprint)
+
+
+def register_cli(app: Flask) -> None:
+    """Attach the `recruiter` commands to the app's CLI."""
+    from .cli import register
+
+    register(app)
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render errors as friendly pages."""
+    from .views.errors import register
+
+    register(app)
+
+
+def register_security_headers(app: Flask) -> None:
+    """Send a strict Content-Security-Policy and friends with every response."""
+    csp = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "frame-src 'self'; object-src 'self'; base-uri 'none'; form-action 'self'; "
+        "frame-ancestors 'none'"
+    )
+
+    @app.after_request
+    def _headers(response):  # noqa: ANN001, ANN202
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response

@@ -1,0 +1,33 @@
+"""Default settings. Override with RECRUITER_* variables or instance/config.py."""
+
+from __future__ import annotations
+
+
+class DefaultConfig:
+    """The embedded defaults: SQLite, a file outbox and an in-process worker."""
+
+    # Filled in by create_app from the instance folder when not set.
+    SECRET_KEY: str | None = None
+    DATABASE_URL: str | None = None
+    MAIL_URL: str | None = None  # default: file://<instance>/outbox
+    QUEUE_URL: str | None = None  # default: sqlite:///<instance>/queue.db
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+
+    SQLALCHEMY_TRACK_MODIFICATIONS = False
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds the token instead
+
+    # Rendering caps, so one boilerplate cannot exhaust the server.
+    RENDER_MAX_OUTPUT = 100_000  # characters per rendered letter
+    RENDER_TIMEOUT = 2.0  # seconds per rendered letter
+
+    PAGE_SIZE = "A4"  # or "letter"
+    LOAD_DEMO = False  # `recruiter serve` turns it on for the embedded default
+    QUEUE_IMMEDIATE = False

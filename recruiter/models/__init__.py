@@ -1,0 +1,11 @@
+"""The data model, named after the product vocabulary."""
+
+from .hiring import OUTCOMES, POSITION_STATUSES, STAGES, Application, Candidate, Position
+from .letters import DELIVERY_STATES, LETTER_STATUSES, AuditEvent, Batch, Delivery, Letter
+from .org import ROLES, Boilerplate, BoilerplateVersion, Member, Organization
+
+__all__ = [
+    "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES", "ROLES",
+    "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
+    "Delivery", "Letter", "Member", "Organization", "Position",
+]

@@ -1,0 +1,111 @@
+"""Positions, candidates and their applications."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ._base import UTCDateTime, created, intpk, org_fk
+from .org import Boilerplate, Member
+
+POSITION_STATUSES = ("open", "filled", "closed")
+STAGES = ("applied", "screened", "interviewed")
+OUTCOMES = ("pending", "hired", "declined", "withdrawn")
+
+
+class Position(db.Model):
+    """A job opening."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    title: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    differentiator: Mapped[str] = mapped_column(Text, default="")
+    differentiator_revision: Mapped[int] = mapped_column(Integer, default=0)
+    boilerplate_id: Mapped[int | None] = mapped_column(ForeignKey("boilerplate.id"))
+    hire_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[created]
+    filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    boilerplate: Mapped[Boilerplate | None] = relationship()
+    applications: Mapped[list[Application]] = relationship(
+        back_populates="position", cascade="all, delete-orphan"
+    )
+
+
+class Candidate(db.Model):
+    """A person who applied; personal data that retention eventually purges."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    first_name: Mapped[str] = mapped_column(String(200), default="")
+    last_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(320), index=True)
+    address_line1: Mapped[str] = mapped_column(String(300), default="")
+    address_line2: Mapped[str] = mapped_column(String(300), default="")
+    city: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(200), default="")
+    postal_code: Mapped[str] = mapped_column(String(40), default="")
+    country: Mapped[str] = mapped_column(String(200), default="")
+    language: Mapped[str] = mapped_column(String(16), default="en")
+    created_at: Mapped[created]
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def full_name(self) -> str:
+        """First and last name, as written."""
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def postal_lines(self) -> tuple[str, ...]:
+        """The address block for an envelope window, without empty lines."""
+        locality = " ".join(p for p in (self.city, self.region) if p)
+        if self.postal_code:
+            locality = f"{locality}  {self.postal_code}" if locality else self.postal_code
+        lines = (self.full_name, self.address_line1, self.address_line2, locality, self.country)
+        return tuple(line for line in lines if line)
+
+
+class Application(db.Model):
+    """A candidate applying to a position, with the stage, outcome and personal note."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    position_id: Mapped[int] = mapped_column(
+        ForeignKey("position.id", ondelete="CASCADE"), index=True
+    )
+    candidate_id: Mapped[int] = mapped_column(
+        ForeignKey("candidate.id", ondelete="CASCADE"), index=True
+    )
+    stage: Mapped[str] = mapped_column(String(16), default="applied")
+    outcome: Mapped[str] = mapped_column(String(16), default="pending")
+    note: Mapped[str] = mapped_column(Text, default="")
+    # Optimistic concurrency: a save names the revision it started from.
+    note_revision: Mapped[int] = mapped_column(Integer, default=0)
+    note_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note_updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    channel: Mapped[str] = mapped_column(String(8), default="auto")  # auto, email, post
+    created_at: Mapped[created]
+
+    position: Mapped[Position] = relationship(back_populates="applications")
+    candidate: Mapped[Candidate] = relationship()
+    note_updated_by: Mapped[Member | None] = relationship()
+
+    __table_args__ = (UniqueConstraint("position_id", "candidate_id"),)
+
+    @property
+    def gets_letter(self) -> bool:
+        """Whether a decline letter is due: never to the hire or a withdrawn candidate."""
+        return self.outcome in ("declined", "pending")
+
+    @property
+    def letter_channel(self) -> str:
+        """The channel this letter goes out on: email when there is an address."""
+        if self.channel != "auto":
+            return self.channel
+        return "email" if self.candidate.email else "post"

@@ -1,0 +1,113 @@
+"""Letters, the batch that approves them, their deliveries, and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ._base import UTCDateTime, created, intpk, org_fk
+from .hiring import Application, Position
+from .org import BoilerplateVersion, Member
+
+LETTER_STATUSES = ("draft", "approved", "frozen", "sent", "cancelled")
+DELIVERY_STATES = ("held", "queued", "sending", "retry_wait", "sent", "failed", "in_doubt",
+                   "cancelled")
+
+
+class Batch(db.Model):
+    """The letters of one position that one member approved together."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    position_id: Mapped[int] = mapped_column(
+        ForeignKey("position.id", ondelete="CASCADE"), unique=True
+    )
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    approved_at: Mapped[created]
+    state: Mapped[str] = mapped_column(String(16), default="held")  # held, scheduled, released,
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # cancelled
+    hold_until_accepted: Mapped[bool] = mapped_column(default=True)
+
+    position: Mapped[Position] = relationship()
+    approved_by: Mapped[Member | None] = relationship()
+
+
+class Letter(db.Model):
+    """One rendered letter for one application, frozen to exact bytes before sending."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    application_id: Mapped[int] = mapped_column(
+        ForeignKey("application.id", ondelete="CASCADE"), unique=True
+    )
+    boilerplate_version_id: Mapped[int] = mapped_column(ForeignKey("boilerplate_version.id"))
+    batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text, default="")
+    html: Mapped[str] = mapped_column(Text, default="")
+    note_override: Mapped[str | None] = mapped_column(Text)
+    note_override_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    note_revision: Mapped[int] = mapped_column(Integer, default=0)
+    differentiator_revision: Mapped[int] = mapped_column(Integer, default=0)
+    content_hash: Mapped[str] = mapped_column(String(64), default="")
+    acknowledged: Mapped[list] = mapped_column(JSON, default=list)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    message_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    eml: Mapped[bytes | None] = mapped_column(LargeBinary)
+    eml_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[created]
+    updated_at: Mapped[created]
+
+    application: Mapped[Application] = relationship()
+    boilerplate_version: Mapped[BoilerplateVersion] = relationship()
+    approved_by: Mapped[Member | None] = relationship(foreign_keys=[approved_by_id])
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="letter")
+
+
+class Delivery(db.Model):
+    """Sending one letter over one channel; the row, not the queue, is the truth."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letter.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))  # email, post
+    state: Mapped[str] = mapped_column(String(16), default="held", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    server_reply: Mapped[str | None] = mapped_column(Text)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    created_at: Mapped[created]
+
+    letter: Mapped[Letter] = relationship(back_populates="deliveries")
+
+    __table_args__ = (UniqueConstraint("letter_id", "channel"),)
+
+
+class AuditEvent(db.Model):
+    """An append-only, hash-chained record of a consequential action; hashes, never text."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    seq: Mapped[int] = mapped_column(Integer)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    action: Mapped[str] = mapped_column(String(64))
+    subject_type: Mapped[str] = mapped_column(String(32), default="")
+    subject_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[created]
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (UniqueConstraint("organization_id", "seq"),)

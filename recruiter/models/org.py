@@ -1,0 +1,107 @@
+"""Organizations and their members."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from flask_login import UserMixin
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..extensions import db
+from ._base import UTCDateTime, created, intpk, org_fk
+
+ROLES = ("admin", "manager", "auditor")
+
+
+class Organization(db.Model):
+    """The employer; every other row belongs to one."""
+
+    id: Mapped[intpk]
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    address: Mapped[str] = mapped_column(Text, default="")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    locale: Mapped[str] = mapped_column(String(16), default="en")
+    sender_name: Mapped[str] = mapped_column(String(200), default="")
+    sender_title: Mapped[str] = mapped_column(String(200), default="")
+    sender_email: Mapped[str] = mapped_column(String(320), default="")
+    retention_months: Mapped[int] = mapped_column(Integer, default=12)
+    send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
+    created_at: Mapped[created]
+
+    members: Mapped[list[Member]] = relationship(back_populates="organization")
+
+    @property
+    def address_lines(self) -> tuple[str, ...]:
+        """The postal address as non-empty lines."""
+        return tuple(line.strip() for line in self.address.splitlines() if line.strip())
+
+
+class Member(UserMixin, db.Model):
+    """A user in one organization, with the role admin, manager or auditor."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created]
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    organization: Mapped[Organization] = relationship(back_populates="members")
+
+    @property
+    def is_active(self) -> bool:  # noqa: D102
+        return self.active
+
+    def can(self, action: str) -> bool:
+        """Whether this member's role allows ``action`` ("read", "edit" or "admin")."""
+        allowed = {"admin": {"read", "edit", "admin"}, "manager": {"read", "edit"},
+                   "auditor": {"read", "audit"}}
+        if self.role == "admin":
+            allowed["admin"].add("audit")
+        return action in allowed.get(self.role, set())
+
+
+class Boilerplate(db.Model):
+    """A letter template; its text lives in numbered versions."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    name: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    shipped: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[created]
+
+    versions: Mapped[list[BoilerplateVersion]] = relationship(
+        back_populates="boilerplate", order_by="BoilerplateVersion.number",
+        cascade="all, delete-orphan",
+    )
+
+    __table_args__ = (UniqueConstraint("organization_id", "name"),)
+
+    @property
+    def current(self) -> BoilerplateVersion:
+        """The newest version."""
+        return self.versions[-1]
+
+
+class BoilerplateVersion(db.Model):
+    """One saved state of a boilerplate; letters point at the version they used."""
+
+    id: Mapped[intpk]
+    boilerplate_id: Mapped[int] = mapped_column(
+        ForeignKey("boilerplate.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[created]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+
+    boilerplate: Mapped[Boilerplate] = relationship(back_populates="versions")
+
+    __table_args__ = (UniqueConstraint("boilerplate_id", "number"),)

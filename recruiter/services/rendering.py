@@ -1,0 +1,371 @@
+"""Render a boilerplate into one letter: a pure function of template source and context.
+
+Boilerplates are written by users, so they run in Jinja's immutable sandbox with an
+allow-list of filters, a small ``range``, capped string arithmetic, and caps on output
+size and render time. Candidate text (names, notes, the differentiator) only ever
+arrives as values, never as template source; values are Markdown-escaped on the way
+into the HTML part so a note can never become markup.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from typing import Any
+
+import nh3
+from babel.dates import format_date
+from jinja2 import (
+    ChainableUndefined,
+    StrictUndefined,
+    TemplateSyntaxError,
+    UndefinedError,
+    nodes,
+)
+from jinja2 import TemplateError as JinjaTemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from markdown_it import MarkdownIt
+
+from ..errors import TemplateError
+
+MISSING_MARK = "\u27e6{}\u27e7"  # ⟦name⟧, found again by checks.UNFILLED_FIELD_RE
+MAX_OUTPUT = 100_000
+MAX_SECONDS = 2.0
+MAX_RANGE = 1_000
+
+ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "h2", "h3",
+                "blockquote", "hr", "span"}
+
+
+@dataclass(frozen=True)
+class CandidateFields:
+    """The candidate as a letter may see them."""
+
+    first_name: str = ""
+    last_name: str = ""
+    full_name: str = ""
+    email: str = ""
+    address_line1: str = ""
+    address_line2: str = ""
+    city: str = ""
+    region: str = ""
+    postal_code: str = ""
+    country: str = ""
+    stage: str = "applied"
+
+
+@dataclass(frozen=True)
+class LetterContext:
+    """Everything a boilerplate may use, as plain values only."""
+
+    candidate: CandidateFields
+    note: str
+    differentiator: str
+    position_title: str
+    position_location: str
+    organization_name: str
+    sender_name: str
+    sender_title: str = ""
+    applicant_count: int = 0
+    interviewed_count: int = 0
+    today: date | None = None
+    locale: str = "en"
+
+    def as_template_dict(self) -> dict[str, Any]:
+        """The dict a boilerplate renders from: nested plain dicts, strings and ints."""
+        return {
+            "candidate": dataclasses.asdict(self.candidate),
+            "note": self.note.strip(),
+            "differentiator": self.differentiator.strip(),
+            "position": {"title": self.position_title, "location": self.position_location},
+            "organization": {"name": self.organization_name},
+            "sender": {"name": self.sender_name, "title": self.sender_title},
+            "applicant_count": self.applicant_count,
+            "interviewed_count": self.interviewed_count,
+            "date": letter_date(self.locale, self.today),
+        }
+
+
+def letter_date(locale: str, today: date | None = None) -> str:
+    """Today's date as a letter in ``locale`` writes it."""
+    return format_date(today or date.today(), format="long", locale=locale or "en")
+
+
+# Documented merge fields, for the editor's picker and "unknown field" checks.
+MERGE_FIELDS = (
+    "candidate.first_name", "candidate.last_name", "candidate.full_name", "candidate.email",
+    "candidate.city", "candidate.country", "candidate.stage", "note", "differentiator",
+    "position.title", "position.location", "organization.name", "sender.name",
+    "sender.title", "applicant_count", "interviewed_count", "date",
+)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered letter: subject, plain text, sanitised HTML, and which fields were empty."""
+
+    subject: str
+    text: str
+    html: str
+    missing: tuple[str, ...] = ()
+
+    @property
+    def content_hash(self) -> str:
+        """SHA-256 over subject, text and HTML: changes whenever the letter would."""
+        digest = hashlib.sha256()
+        for part in (self.subject, self.text, self.html):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        return digest.hexdigest()
+
+
+class _Budget:
+    """Deadline and size limit shared by one render."""
+
+    def __init__(self, max_output: int, max_seconds: float) -> None:
+        self.max_output = max_output
+        self.deadline = time.monotonic() + max_seconds
+
+    def tick(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise TemplateError("The template took too long to render and was stopped.")
+
+    def size(self, n: int) -> None:
+        if n > self.max_output:
+            raise TemplateError(
+                f"The letter would be longer than {self.max_output:,} characters; "
+                "the template was refused."
+            )
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """The sandbox, with caps on calls, string arithmetic and output."""
+
+    intercepted_binops = frozenset(["*", "**", "+"])
+
+    budget: _Budget | None = None
+
+    def call_binop(self, context, operator, left, right):  # noqa: ANN001, D102
+        self._tick()
+        if operator == "**":
+            if isinstance(right, int | float) and abs(right) > 64:
+                raise SecurityError("exponent too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                    self._size(len(seq) * times)
+        if operator == "+" and isinstance(left, str | list | tuple) and isinstance(
+                right, str | list | tuple):
+            self._size(len(left) + len(right))
+        return super().call_binop(context, operator, left, right)
+
+    def call(self, __context, __obj, *args, **kwargs):  # noqa: ANN001, D102
+        self._tick()
+        return super().call(__context, __obj, *args, **kwargs)
+
+    def getattr(self, obj, attribute):  # noqa: ANN001, D102
+        self._tick()
+        return super().getattr(obj, attribute)
+
+    def _tick(self) -> None:
+        if self.budget is not None:
+            self.budget.tick()
+
+    def _size(self, n: int) -> None:
+        if self.budget is not None:
+            self.budget.size(n)
+
+
+class _PreviewUndefined(ChainableUndefined):
+    """Renders a missing field as a visible ⟦marker⟧ instead of failing."""
+
+    def __str__(self) -> str:
+        if self._undefined_exception is SecurityError:  # never soften a sandbox refusal
+            self._fail_with_undefined_error()
+        if (self._undefined_name or "").startswith("_"):  # no merge field looks like this
+            raise SecurityError(f"{self._undefined_name!r} is not a merge field")
+        return MISSING_MARK.format(self._undefined_name or "?")
+
+    __html__ = __str__
+
+    def __getattr__(self, name: str) -> _PreviewUndefined:
+        if name.startswith("_"):
+            raise SecurityError(f"{name!r} is not a merge field")
+        return self
+
+    __getitem__ = __getattr__
+
+
+_MD_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|~&"}
+
+
+def _md_escape(value: Any) -> Any:
+    """Escape Markdown syntax in a value so candidate text stays literal text."""
+    if isinstance(value, str):
+        return value.translate(_MD_SPECIAL)
+    return value
+
+
+def _safe_range(*args: int) -> range:
+    r = range(*args)
+    if len(r) > MAX_RANGE:
+        raise SecurityError(f"range is limited to {MAX_RANGE} items in letters")
+    return r
+
+
+def _capped_replace(value: str, old: str, new: str, count: int | None = None) -> str:
+    if old and len(new) > len(old) and value.count(old) * (len(new) - len(old)) > MAX_OUTPUT:
+        raise SecurityError("replace would produce too much text")
+    if not old:
+        raise SecurityError("replace needs a non-empty search text")
+    return value.replace(old, new) if count is None else value.replace(old, new, count)
+
+
+_FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "join", "length",
+            "count", "first", "last", "round", "int", "string", "truncate", "wordcount", "abs",
+            "list", "sort", "unique", "reverse")
+
+
+@cache
+def _environment(mode: str) -> _Sandbox:
+    """One sandbox per mode ("send", "preview") and value escaping ("md", "text")."""
+    preview, md = mode.split("-")
+    env = _Sandbox(
+        undefined=_PreviewUndefined if preview == "preview" else StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        finalize=_md_escape if md == "md" else None,
+    )
+    env.filters = {name: env.filters[name] for name in _FILTERS}
+    env.filters["replace"] = _capped_replace
+    env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none", "number",
+                                                     "string", "even", "odd", "eq", "ne")}
+    env.globals = {"range": _safe_range}
+    return env
+
+
+@cache
+def _md() -> MarkdownIt:
+    # html=False: raw HTML anywhere in the source is shown as text, never passed through.
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "breaks": True})
+
+
+@dataclass(frozen=True)
+class Boilerplate:
+    """A boilerplate's subject and body, compiled once per batch."""
+
+    subject: str
+    body: str
+
+
+@cache
+def _compile(mode: str, source: str, name: str):  # noqa: ANN202
+    try:
+        return _environment(mode).from_string(source)
+    except TemplateSyntaxError as exc:
+        raise TemplateError(f"{name}, line {exc.lineno}: {exc.message}", lineno=exc.lineno)\
+            from exc
+
+
+def check_template(boilerplate: Boilerplate) -> list[str]:
+    """Return the fields a boilerplate uses that no letter provides (empty when all known)."""
+    env = _environment("send-text")
+    known_roots = {f.split(".")[0] for f in MERGE_FIELDS} | {"range", "loop"}
+    unknown: list[str] = []
+    for name, source in (("Subject", boilerplate.subject), ("Body", boilerplate.body)):
+        try:
+            tree = env.parse(source)
+        except TemplateSyntaxError as exc:
+            raise TemplateError(f"{name}, line {exc.lineno}: {exc.message}",
+                                lineno=exc.lineno) from exc
+        assigned = {n.name for n in tree.find_all(nodes.Name) if n.ctx in ("store", "param")}
+        for node in tree.find_all(nodes.Name):
+            if node.ctx == "load" and node.name not in known_roots | assigned:
+                unknown.append(node.name)
+    return sorted(set(unknown))
+
+
+def _render_one(template, values: Mapping[str, Any], budget: _Budget, env: _Sandbox) -> str:
+    env.budget = budget
+    total = 0
+    parts: list[str] = []
+    try:
+        for chunk in template.generate(values):
+            total += len(chunk)
+            budget.size(total)
+            budget.tick()
+            parts.append(chunk)
+    finally:
+        env.budget = None
+    return "".join(parts)
+
+
+def render_letter(
+    boilerplate: Boilerplate,
+    context: LetterContext,
+    *,
+    preview: bool = False,
+    max_output: int = MAX_OUTPUT,
+    max_seconds: float = MAX_SECONDS,
+) -> Rendered:
+    """Render one letter; send mode refuses unfilled fields, preview marks them ⟦so⟧."""
+    values = context.as_template_dict()
+    mode = "preview" if preview else "send"
+    budget = _Budget(max_output, max_seconds)
+    try:
+        subject = _render_one(_compile(f"{mode}-text", boilerplate.subject, "Subject"), values,
+                              budget, _environment(f"{mode}-text"))
+        text = _render_one(_compile(f"{mode}-text", boilerplate.body, "Body"), values, budget,
+                           _environment(f"{mode}-text"))
+        md_source = _render_one(_compile(f"{mode}-md", boilerplate.body, "Body"), values, budget,
+                                _environment(f"{mode}-md"))
+    except UndefinedError as exc:
+        raise TemplateError(f"A merge field is not filled: {exc.message}.") from exc
+    except SecurityError as exc:
+        raise TemplateError(f"The template tried something letters may not do: {str(exc).rstrip('.')}.") from exc
+    except JinjaTemplateError as exc:
+        line = _error_line(exc)
+        where = f" (line {line})" if line else ""
+        raise TemplateError(f"The template could not be rendered{where}: {exc}.",
+                            lineno=line) from exc
+    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
+        raise TemplateError(f"The template could not be rendered: {exc!r}.") from exc
+    subject = " ".join(subject.split())
+    if "\r" in subject or "\n" in subject:
+        raise TemplateError("The subject must be a single line.")
+    html = nh3.clean(_md().render(md_source), tags=ALLOWED_TAGS,
+                     attributes={"a": {"href"}, "span": {"class"}},
+                     url_schemes={"https", "mailto"})
+    missing = tuple(sorted(set(re.findall(r"\u27e6([^\u27e7]+)\u27e7", subject + text))))
+    return Rendered(subject=subject, text=_tidy(text), html=html, missing=missing)
+
+
+def _tidy(text: str) -> str:
+    """Collapse the blank lines an omitted paragraph leaves behind."""
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def _error_line(exc: Exception) -> int | None:
+    tb = exc.__traceback__
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def render_many(
+    boilerplate: Boilerplate, contexts: Iterable[LetterContext], *, preview: bool = False
+) -> list[Rendered]:
+    """Render a batch with one compiled template."""
+    return [render_letter(boilerplate, ctx, preview=preview) for ctx in contexts]
