@@ -54,9 +54,8 @@ def register_config(app: Flask, config: Mapping[str, Any] | None) -> None:
     app.config["QUEUE_URL"] = app.config.get("QUEUE_URL") or f"sqlite:///{instance / 'queue.db'}"
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance / "secret_key")
-    app.config["SESSION_COOKIE_SECURE"] = app.config.get(
-        "SESSION_COOKIE_SECURE", not (app.debug or app.testing)
-    )
+    if app.config.get("SESSION_COOKIE_SECURE") is None:  # not chosen: Secure outside debug
+        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
 
 
@@ -90,10 +89,12 @@ def register_extensions(app: Flask) -> None:
     def load_member(member_id: str):  # noqa: ANN202
         return db.session.get(models.Member, int(member_id))
 
-    try:  # TEMP-GUARD
-        from .services.pdf import harfbuzz_subset_available
-    except ImportError:
-        return
+    from .queue import init_queue
+
+    init_queue(app)
+
+    from .services.pdf import harfbuzz_subset_available
+
     if not harfbuzz_subset_available():
         log.warning(
             "libharfbuzz-subset is missing: PDFs will render about 5 times slower. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, current_app
+from flask import Flask, current_app, has_app_context
 from flask.cli import AppGroup, FlaskGroup
 
 from .errors import CandidateImportError, RecruiterError
@@ -30,15 +31,20 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except CandidateImportError as exc:
-            db.session.rollback()
+            _rollback()
             click.echo(f"Error: {exc}", err=True)
             for problem in exc.problems:
                 click.echo(f"  {problem.message}", err=True)
             sys.exit(1)
         except RecruiterError as exc:
-            db.session.rollback()
+            _rollback()
             raise click.ClickException(str(exc)) from exc
     return wrapper
+
+
+def _rollback() -> None:
+    if has_app_context():  # `merge` is stateless and runs without one
+        db.session.rollback()
 
 
 def register(app: Flask) -> None:
@@ -47,6 +53,28 @@ def register(app: Flask) -> None:
     app.cli.add_command(merge_command)
     app.cli.add_command(positions)
     app.cli.add_command(users)
+    app.cli.add_command(letters)
+
+    from .cli_sending import letters_send, letters_status, positions_release, worker
+
+    letters.add_command(friendly_command(letters_send))
+    letters.add_command(friendly_command(letters_status))
+    positions.add_command(friendly_command(positions_release))
+    app.cli.add_command(worker)
+
+    from .cli_audit import audit
+
+    for command in audit.commands.values():
+        friendly_command(command)
+    app.cli.add_command(audit)
+
+
+def friendly_command(command: click.Command) -> click.Command:
+    """Wrap a command defined elsewhere so errors read as one clear message."""
+    if command.callback is not None and not getattr(command.callback, "_friendly", False):
+        command.callback = friendly(command.callback)
+        command.callback._friendly = True  # type: ignore[attr-defined]
+    return command
 
 
 @click.command("serve")
@@ -57,10 +85,15 @@ def register(app: Flask) -> None:
 def serve(host: str, port: int, demo: bool) -> None:
     """Run recruiter on the embedded defaults: migrate, load the demo, start the worker."""
     from flask_migrate import upgrade
+    from werkzeug.serving import run_simple
 
     from .services.demo import demo_login, load_demo
 
     app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if host in ("127.0.0.1", "localhost", "::1") and \
+            "RECRUITER_SESSION_COOKIE_SECURE" not in os.environ:
+        # Plain HTTP on this machine only: Safari drops Secure cookies there.
+        app.config["SESSION_COOKIE_SECURE"] = app.config["REMEMBER_COOKIE_SECURE"] = False
     upgrade()
     login_file = Path(app.instance_path) / "demo-login.txt"
     if demo:
@@ -71,7 +104,25 @@ def serve(host: str, port: int, demo: bool) -> None:
     if login:
         click.echo(f"Demo login: {login[0]}  password: {login[1]}")
     click.echo(f"Instance folder: {app.instance_path}")
-    app.run(host=host, port=port, debug=False, use_reloader=False, threaded=True)
+    _start_worker_in_process()
+    # Not app.run(): Flask ignores that inside its own CLI.
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+
+
+def _start_worker_in_process() -> None:
+    """The embedded default sends from this process: one worker thread and the sweep."""
+    import signal
+
+    from .queue import consumer
+
+    if current_app.config.get("QUEUE_IMMEDIATE"):
+        return
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM,
+                                                     signal.SIGHUP)}
+    consumer(1).start()
+    for sig, handler in saved.items():  # Ctrl+C stops the web server, as it should
+        signal.signal(sig, handler)
+    click.echo("Worker: 1 thread in this process (use `recruiter worker` for more).")
 
 
 @click.command("merge")
@@ -179,3 +230,58 @@ def users_create(org_name: str, email: str, role: str, name: str) -> None:
                            name=name)
     db.session.commit()
     click.echo(f"Created {member.role} {member.email} in {org.name}.")
+
+
+letters = AppGroup("letters", help="Check letters before they are sent.")
+
+
+@letters.command("check")
+@click.argument("position_id", type=int, required=False)
+@click.option("--text", "text_file", type=click.File("r", encoding="utf-8"),
+              help="Check any text instead of a position's letters ('-' reads stdin).")
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@friendly
+def letters_check(position_id: int | None, text_file: Any, as_json: bool) -> None:
+    """Run the letter checks; exits 1 when any finding is an error."""
+    import json
+
+    from .services import checks
+
+    if (position_id is None) == (text_file is None):
+        raise click.UsageError("Give either a POSITION_ID or --text FILE.")
+    if text_file is not None:
+        found = {"text": checks.check_text(text_file.read())}
+    else:
+        found = _position_findings(position_id)
+    every = [f for findings in found.values() for f in findings]
+    if as_json:
+        click.echo(json.dumps({key: [f.to_dict() for f in findings]
+                               for key, findings in found.items()}, indent=2,
+                              ensure_ascii=False) if position_id else
+                   checks.findings_to_json(found["text"]))
+    else:
+        for key, findings in found.items():
+            for f in findings:
+                where = f" [{f.start}-{f.end}]" if f.start is not None else ""
+                click.echo(f"{key}: {f.severity}: {f.check}{where}: {f.message}")
+        errors = sum(1 for f in every if f.severity == "error")
+        click.echo(f"{len(every)} findings: {errors} errors, {len(every) - errors} warnings.")
+    if checks.has_errors(every):
+        sys.exit(1)
+
+
+def _position_findings(position_id: int) -> dict[str, list]:
+    from .models import Position
+    from .services.letters import differentiator_findings, letter_findings, refresh_letters
+
+    position = db.session.get(Position, position_id)
+    if position is None:
+        raise RecruiterError(f"There is no position with id {position_id}.")
+    letters_ = refresh_letters(db.session, position)
+    db.session.commit()
+    by_id = letter_findings(position, letters_)
+    found: dict[str, list] = {"differentiator": differentiator_findings(position)}
+    for letter in letters_:
+        name = letter.application.candidate.full_name
+        found[f"letter {letter.id} ({name})"] = by_id.get(letter.id, [])
+    return found

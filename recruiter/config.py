@@ -18,6 +18,9 @@ class DefaultConfig:
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
 
+    # None means Secure unless debugging or testing; Flask's own default (False) would hide
+    # whether anyone chose it.
+    SESSION_COOKIE_SECURE: bool | None = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
@@ -30,4 +33,6 @@ class DefaultConfig:
 
     PAGE_SIZE = "A4"  # or "letter"
     LOAD_DEMO = False  # `recruiter serve` turns it on for the embedded default
-    QUEUE_IMMEDIATE = False
+    QUEUE_IMMEDIATE = False  # tests: run tasks inline
+    SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt
+    SEND_MAX_ATTEMPTS = 8  # retries after 4xx replies or connection failures, then failed

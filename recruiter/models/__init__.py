@@ -1,11 +1,12 @@
 """The data model, named after the product vocabulary."""
 
+from .audit import AuditEvent, ErasureRequest
 from .hiring import OUTCOMES, POSITION_STATUSES, STAGES, Application, Candidate, Position
-from .letters import DELIVERY_STATES, LETTER_STATUSES, AuditEvent, Batch, Delivery, Letter
+from .letters import DELIVERY_STATES, LETTER_STATUSES, Batch, Delivery, Letter
 from .org import ROLES, Boilerplate, BoilerplateVersion, Member, Organization
 
 __all__ = [
     "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES", "ROLES",
     "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
-    "Delivery", "Letter", "Member", "Organization", "Position",
+    "Delivery", "ErasureRequest", "Letter", "Member", "Organization", "Position",
 ]

@@ -55,6 +55,7 @@ class Candidate(db.Model):
     language: Mapped[str] = mapped_column(String(16), default="en")
     created_at: Mapped[created]
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    purge_rule: Mapped[str] = mapped_column(String(200), default="")
 
     @property
     def full_name(self) -> str:

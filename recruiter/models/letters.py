@@ -1,4 +1,4 @@
-"""Letters, the batch that approves them, their deliveries, and the audit trail."""
+"""Letters, the batch that approves them, and their deliveries."""
 
 from __future__ import annotations
 
@@ -93,21 +93,3 @@ class Delivery(db.Model):
     letter: Mapped[Letter] = relationship(back_populates="deliveries")
 
     __table_args__ = (UniqueConstraint("letter_id", "channel"),)
-
-
-class AuditEvent(db.Model):
-    """An append-only, hash-chained record of a consequential action; hashes, never text."""
-
-    id: Mapped[intpk]
-    organization_id: Mapped[org_fk]
-    seq: Mapped[int] = mapped_column(Integer)
-    actor_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
-    action: Mapped[str] = mapped_column(String(64))
-    subject_type: Mapped[str] = mapped_column(String(32), default="")
-    subject_id: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[created]
-    payload: Mapped[dict] = mapped_column(JSON, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
-
-    __table_args__ = (UniqueConstraint("organization_id", "seq"),)

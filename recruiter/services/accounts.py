@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
 from ..models import ROLES, Member, Organization
+from . import audit
 from .boilerplates import ensure_shipped
 from .mail import valid_address
 
@@ -44,7 +45,7 @@ def hash_password(password: str) -> str:
 
 
 def create_member(session: Session, org: Organization, *, email: str, role: str,
-                  password: str, name: str = "") -> Member:
+                  password: str, name: str = "", by: Member | None = None) -> Member:
     """Add a member to ``org``; emails are unique across recruiter."""
     if role not in ROLES:
         raise RecruiterError(f"The role must be one of {', '.join(ROLES)}, not {role!r}.")
@@ -55,6 +56,8 @@ def create_member(session: Session, org: Organization, *, email: str, role: str,
                     password_hash=hash_password(password))
     session.add(member)
     session.flush()
+    audit.record(session, org.id, "member.created", actor=by, subject=member,
+                 payload={"role": role})
     return member
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from ..errors import NotFound, TemplateError
 from ..models import Boilerplate, BoilerplateVersion, Member, Organization
 from ..paths import LETTERS_DIR
+from . import audit
 from .rendering import Boilerplate as Source
 from .rendering import check_template
 
@@ -102,4 +103,7 @@ def save_version(session: Session, bp: Boilerplate, *, subject: str, body: str,
                                  body=source.body, created_by_id=by.id if by else None)
     bp.versions.append(version)
     session.flush()
+    audit.record(session, bp.organization_id, "boilerplate.version", actor=by, subject=bp,
+                 payload={"version": version.number, "subject_sha256": audit.sha256_hex(
+                     version.subject), "body_sha256": audit.sha256_hex(version.body)})
     return version

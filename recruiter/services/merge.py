@@ -129,7 +129,8 @@ def _check(rendered: list[tuple[CandidateRow, Rendered]], hires: list[CandidateR
     for key, findings in found.items():
         for finding in findings:
             row = by_row[key]
-            lines.append(f"Row {row.row} ({row.full_name}): {finding.severity}: {finding.message}")
+            level = "" if finding.severity == "warning" else "ERROR: "
+            lines.append(f"Row {row.row} ({row.full_name}): {level}{finding.message}")
     return lines
 
 
@@ -145,7 +146,8 @@ def _outputs(rendered: list[tuple[CandidateRow, Rendered]], *, fmt: str, sender:
                      new_message_id(domain)),
             subject=r.subject, text=r.text, html=r.html).as_bytes()) for row, r in rendered]
     letters = [PdfLetter(key=str(row.row), organization_name=sender.organization,
-                         organization_address=sender.address, date=letter_date(sender.locale, today),
+                         organization_address=sender.address,
+                         date=letter_date(sender.locale, today),
                          recipient=postal_lines(row), subject=r.subject, body_html=r.html,
                          sender_name="", language=row.language)
                for row, r in rendered]

@@ -255,7 +255,8 @@ def _environment(mode: str) -> _Sandbox:
 @cache
 def _md() -> MarkdownIt:
     # html=False: raw HTML anywhere in the source is shown as text, never passed through.
-    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False, "breaks": True})
+    return MarkdownIt("commonmark",
+                      {"html": False, "linkify": False, "typographer": False, "breaks": True})
 
 
 @dataclass(frozen=True)
@@ -330,7 +331,9 @@ def render_letter(
     except UndefinedError as exc:
         raise TemplateError(f"A merge field is not filled: {exc.message}.") from exc
     except SecurityError as exc:
-        raise TemplateError(f"The template tried something letters may not do: {str(exc).rstrip('.')}.") from exc
+        reason = str(exc).rstrip(".")
+        raise TemplateError(f"The template tried something letters may not do: {reason}.") \
+            from exc
     except JinjaTemplateError as exc:
         line = _error_line(exc)
         where = f" (line {line})" if line else ""

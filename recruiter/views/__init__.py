@@ -7,6 +7,16 @@ from flask import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every blueprint of the web UI, in registration order."""
+    from .audit import bp as audit
+    from .auth import bp as auth
+    from .boilerplates import bp as boilerplates
+    from .candidates import bp as candidates
+    from .letters import bp as letters
     from .main import bp as main
+    from .members import bp as members
+    from .notes import bp as notes
+    from .positions import bp as positions
+    from .sending import bp as sending
 
-    return [main]
+    return [main, auth, positions, candidates, notes, boilerplates, letters, sending, members,
+            audit]

@@ -1,0 +1,126 @@
+"""The sending commands: `letters send`, `letters status`, `positions release` and `worker`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from sqlalchemy import select
+
+from .errors import RecruiterError
+from .extensions import db
+from .models import Member, Position
+from .queue import consumer, queue
+from .services import letters as letters_service
+from .services import sending
+
+
+def _position(position_id: int) -> Position:
+    position = db.session.get(Position, position_id)
+    if position is None:
+        raise RecruiterError(f"There is no position with id {position_id}.")
+    return position
+
+
+def _actor(position: Position, email: str | None) -> Member:
+    query = select(Member).where(Member.organization_id == position.organization_id,
+                                 Member.active.is_(True))
+    if email:
+        query = query.where(Member.email == email.lower())
+    else:
+        query = query.where(Member.role.in_(("admin", "manager"))).order_by(Member.id)
+    member = db.session.scalars(query).first()
+    if member is None or not member.can("edit"):
+        raise RecruiterError("Name an active admin or manager of this organization with --by.")
+    return member
+
+
+@click.command("send")
+@click.argument("position_id", type=int)
+@click.option("--dry-run/--no-dry-run", default=True, show_default=True,
+              help="Only print what would be sent, and to whom.")
+@click.option("--limit", type=int, default=None,
+              help="Refuse when the batch holds more than this many letters.")
+@click.option("--yes", is_flag=True, help="Do not ask; acknowledge the checks' warnings.")
+@click.option("--by", "by_email", default=None, help="The member who approves (an email).")
+def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
+                 by_email: str | None) -> None:
+    """Approve and queue a position's letters (a dry run unless --no-dry-run)."""
+    position = _position(position_id)
+    letters = [x for x in letters_service.refresh_letters(db.session, position)
+               if x.status != "cancelled"]
+    findings = letters_service.letter_findings(position, letters)
+    errors = sum(1 for x in letters if any(f.severity == "error" for f in findings[x.id]))
+    warnings = sum(1 for x in letters if any(f.severity == "warning" for f in findings[x.id]))
+    for letter in letters:
+        cand = letter.application.candidate
+        where = cand.email if letter.application.letter_channel == "email" else "post"
+        click.echo(f"{letter.status:9} {cand.full_name} <{where}>")
+    click.echo(f"{len(letters)} letters: {errors} with errors, {warnings} with warnings.")
+    if limit is not None and len(letters) > limit:
+        raise RecruiterError(f"The batch holds {len(letters)} letters, more than --limit "
+                             f"{limit}. Nothing was sent.")
+    if dry_run:
+        db.session.rollback()
+        click.echo("Dry run: nothing was approved or sent. Add --no-dry-run to send.")
+        return
+    if errors:
+        raise RecruiterError(f"{errors} letters have errors; fix them first. Nothing was sent.")
+    if not yes and not click.confirm(f"Approve and send {len(letters)} letters?"):
+        raise RecruiterError("Nothing was sent.")
+    member = _actor(position, by_email)
+    pending = sum(1 for x in letters if x.status in ("draft", "approved"))
+    if pending:
+        letters_service.approve_all(db.session, position, member, expected_count=pending,
+                                    acknowledge_warnings=True)
+    batch, created = sending.freeze_batch(db.session, position, member)
+    db.session.commit()
+    due = [d.id for d in sending._deliveries(db.session, batch)
+           if d.channel == "email" and d.state == "queued"]
+    queue().enqueue(due)
+    word = "Froze" if created else "Already frozen:"
+    click.echo(f"{word} batch {batch.id} ({batch.state}); {len(due)} emails queued.")
+    if batch.state == "held":
+        click.echo(f"Held until the hire accepts: `recruiter positions release {position.id}`.")
+
+
+@click.command("status")
+@click.argument("position_id", type=int)
+def letters_status(position_id: int) -> None:
+    """Count the deliveries in each state; list every failed and in-doubt letter."""
+    position = _position(position_id)
+    counts = sending.state_counts(db.session, position)
+    for state in ("held", "queued", "sending", "retry_wait", "sent", "failed", "in_doubt",
+                  "cancelled"):
+        click.echo(f"{state}: {counts.get(state, 0)}")
+    trouble = sending.problems(db.session, position)
+    for delivery in trouble:
+        cand = delivery.letter.application.candidate
+        click.echo(f"{delivery.state} delivery {delivery.id} {cand.full_name} "
+                   f"<{delivery.recipient or 'post'}>: {delivery.last_error or ''}")
+    if trouble:
+        sys.exit(1)
+
+
+@click.command("release")
+@click.argument("position_id", type=int)
+def positions_release(position_id: int) -> None:
+    """Record that the hire accepted, and release the held letters."""
+    position = _position(position_id)
+    ids = sending.release(db.session, position)
+    db.session.commit()
+    queue().enqueue(ids)
+    batch = sending.batch_of(db.session, position)
+    state = batch.state if batch else "no batch yet"
+    click.echo(f"The hire accepted. Batch: {state}; {len(ids)} emails queued.")
+
+
+@click.command("worker")
+@click.option("--workers", type=int, default=2, show_default=True,
+              help="Sending threads in this process.")
+def worker(workers: int) -> None:
+    """Run a standalone queue consumer; start as many as you like, on as many hosts."""
+    click.echo(f"recruiter worker: {workers} threads, queue {current_app.config['QUEUE_URL']}, "
+               f"mail {current_app.config['MAIL_URL'].split('@')[-1]}")
+    consumer(workers).run()

@@ -1,0 +1,324 @@
+"""Letterhead PDFs: one layout pass per batch, split per letter by page markers."""
+
+from __future__ import annotations
+
+import copy
+import ctypes.util
+import html
+import mimetypes
+import multiprocessing
+import os
+import re
+import unicodedata
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+import jinja2
+from weasyprint import CSS, HTML
+from weasyprint.css.counters import CounterStyle
+from weasyprint.document import Document, Page
+from weasyprint.text.fonts import FontConfiguration
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from recruiter.errors import PdfError
+from recruiter.paths import LETTERS_DIR
+
+PAGE_SIZES = {"a4": "A4", "letter": "letter"}
+MAX_ASSET_BYTES = 10 * 1024 * 1024
+
+_MARKER = "recruiter-letter-"
+_END = "recruiter-end-"
+_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_TAG_RE = re.compile(r"<[^>]*>")
+# "Page 1 of N" on a first page comes from a counter style, so it can be blank when N is 1.
+# Past this many pages the first page goes unnumbered; later pages are always numbered.
+_MAX_FIRST_FOLIO = 60
+_FOLIO_WORDS = {
+    "en": ("Page", "of"), "fr": ("Page", "sur"), "de": ("Seite", "von"),
+    "es": ("Página", "de"), "pt": ("Página", "de"), "it": ("Pagina", "di"),
+    "nl": ("Pagina", "van"),
+}
+
+
+@dataclass(frozen=True)
+class PdfLetter:
+    """Everything the letterhead needs for one letter; all values are plain data."""
+
+    key: str
+    organization_name: str
+    organization_address: tuple[str, ...]
+    date: str
+    recipient: tuple[str, ...]
+    subject: str
+    body_html: str
+    sender_name: str
+    sender_title: str = ""
+    language: str = "en"
+
+
+class LetterAssetFetcher(URLFetcher):
+    """A WeasyPrint fetcher that serves ``data:`` URIs and files inside one folder only."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
+        # The parent only ever sees data: URLs; file: is served below, everything else refused.
+        super().__init__(allowed_protocols=("data",), allow_redirects=False, **kwargs)
+        self._root = root
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        """Return the resource, or raise ``ValueError`` so WeasyPrint skips it."""
+        scheme = url.partition(":")[0].lower()
+        if scheme == "data":
+            return super().fetch(url, headers)
+        if scheme == "file":
+            return self._fetch_file(url)
+        raise ValueError(f"Refused to fetch {url[:200]!r}: only letter assets are allowed.")
+
+    def __call__(self, url: str, timeout: int = 10, ssl_context: Any = None) -> Any:
+        """Fetch ``url``; the timeout and SSL arguments exist for old callers only."""
+        return self.fetch(url)
+
+    def _fetch_file(self, url: str) -> URLFetcherResponse:
+        parts = urlsplit(url)
+        if parts.netloc not in ("", "localhost"):
+            raise ValueError(f"Refused to fetch {url[:200]!r}: remote file URL.")
+        root = os.path.realpath(self._root if self._root is not None else LETTERS_DIR)
+        path = os.path.realpath(url2pathname(parts.path))
+        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
+            raise ValueError(f"Refused to fetch {url[:200]!r}: not a letter asset.")
+        if os.path.getsize(path) > MAX_ASSET_BYTES:
+            raise ValueError(f"Refused to fetch {url[:200]!r}: the file is too large.")
+        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
+        return URLFetcherResponse(
+            Path(path).as_uri(), Path(path).read_bytes(), {"Content-Type": mime})
+
+
+url_fetcher = LetterAssetFetcher()
+
+
+@cache
+def harfbuzz_subset_available() -> bool:
+    """Tell whether libharfbuzz-subset is installed (it makes font subsetting ~20x faster)."""
+    return ctypes.util.find_library("harfbuzz-subset") is not None
+
+
+@cache
+def _font_config() -> FontConfiguration:
+    return FontConfiguration()
+
+
+@cache
+def _counter_style() -> CounterStyle:
+    return CounterStyle()
+
+
+def _css_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _folio_css() -> str:
+    rules = ['@counter-style folio-blank { system: cyclic; symbols: ""; }']
+    for lang, (page, of) in _FOLIO_WORDS.items():
+        symbols = " ".join(
+            _css_string(f"{page} 1 {of} {n}") for n in range(2, _MAX_FIRST_FOLIO + 1))
+        rules.append(f"@counter-style folio-first-{lang} {{ system: fixed 2; "
+                     f"symbols: {symbols}; fallback: folio-blank; }}")
+        rules.append(f'.folio-first[data-lang="{lang}"] .folio-total::after {{ '
+                     f"content: target-counter(attr(data-end url), page, folio-first-{lang}); }}")
+    return "\n".join(rules)
+
+
+@cache
+def _stylesheets(size: str) -> tuple[CSS, ...]:
+    """Parse the letterhead, folio and page-size stylesheets once per process and size."""
+    common = {"url_fetcher": url_fetcher, "font_config": _font_config(),
+              "counter_style": _counter_style(), "base_url": _base_url()}
+    return (
+        CSS(filename=str(LETTERS_DIR / "letterhead.css"), **common),
+        CSS(string=_folio_css(), **common),
+        CSS(string=f"@page {{ size: {size}; }}", **common),
+    )
+
+
+@cache
+def _template() -> jinja2.Template:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(LETTERS_DIR)), autoescape=True,
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    return env.get_template("letterhead.html")
+
+
+def _base_url() -> str:
+    return Path(LETTERS_DIR).resolve().as_uri() + "/"
+
+
+def _page_size(page_size: str) -> str:
+    try:
+        return PAGE_SIZES[page_size.strip().lower()]
+    except (KeyError, AttributeError):
+        raise PdfError(f"Unknown page size {page_size!r}: use 'A4' or 'letter'.") from None
+
+
+def _direction(text: str) -> str:
+    """Return ``rtl`` when right-to-left letters outnumber left-to-right ones."""
+    rtl = ltr = 0
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            rtl += 1
+        elif kind == "L":
+            ltr += 1
+    return "rtl" if rtl > ltr else "ltr"
+
+
+def _item(letter: PdfLetter) -> dict[str, Any]:
+    lang = letter.language.replace("_", "-").split("-")[0].lower() or "en"
+    folio_lang = lang if lang in _FOLIO_WORDS else "en"
+    body_text = html.unescape(_TAG_RE.sub(" ", letter.body_html))
+    return {
+        "letter": letter,
+        "marker": _MARKER + letter.key,
+        "end": _END + letter.key,
+        "dir": _direction(body_text or " ".join(letter.recipient)),
+        "recipient_dir": _direction(" ".join(letter.recipient)),
+        "folio_lang": folio_lang,
+        "folio_words": _FOLIO_WORDS[folio_lang],
+        "return_line": " · ".join((letter.organization_name, *letter.organization_address)),
+    }
+
+
+def _check_keys(letters: Sequence[PdfLetter]) -> None:
+    seen: set[str] = set()
+    for letter in letters:
+        if not _KEY_RE.fullmatch(letter.key or ""):
+            raise PdfError(f"Letter key {letter.key!r} must be letters, digits, '_', '.', "
+                           "':' or '-' (at most 128).")
+        if letter.key in seen:
+            raise PdfError(f"Letter key {letter.key!r} appears twice in one batch.")
+        seen.add(letter.key)
+
+
+def _render(letters: Sequence[PdfLetter], page_size: str, *, title: str,
+            duplex: bool = False) -> Document:
+    """Lay out all letters in one document, one section (page group) per letter."""
+    size = _page_size(page_size)
+    _check_keys(letters)
+    source = _template().render(
+        items=[_item(letter) for letter in letters], title=title,
+        lang=letters[0].language if letters else "en",
+        size="a4" if size == "A4" else "letter")
+    stylesheets = list(_stylesheets(size))
+    if duplex:
+        # A letter with an odd page count gets a blank back page, so the next one starts recto.
+        stylesheets.append(CSS(string="section.letter { break-before: recto; }"))
+    try:
+        return HTML(string=source, base_url=_base_url(), url_fetcher=url_fetcher).render(
+            stylesheets=stylesheets, font_config=_font_config(),
+            counter_style=_counter_style())
+    except Exception as exc:  # WeasyPrint and its libraries raise many kinds
+        raise PdfError(f"The letter PDF could not be laid out ({exc}).") from exc
+
+
+def _split(document: Document, letters: Sequence[PdfLetter]) -> list[list[Page]]:
+    """Attribute every page to its letter by the section and end markers, never by count."""
+    starts = {_MARKER + letter.key: i for i, letter in enumerate(letters)}
+    ends = {_END + letter.key: i for i, letter in enumerate(letters)}
+    groups: list[list[Page]] = [[] for _ in letters]
+    current: int | None = None
+    ended = True
+    for number, page in enumerate(document.pages, 1):
+        found = {starts[name] for name in page.anchors if name in starts}
+        if len(found) > 1:
+            raise PdfError(f"Page {number} holds parts of two letters; the PDF was not split.")
+        if found:
+            index = found.pop()
+            if index != current and not ended:
+                raise PdfError(f"Page {number} starts a letter before the previous one ended.")
+            current, ended = index, False
+        elif current is None or ended:
+            raise PdfError(f"Page {number} belongs to no letter; the PDF was not split.")
+        groups[current].append(page)
+        if any(ends.get(name) == current for name in page.anchors):
+            ended = True
+    for letter, pages in zip(letters, groups, strict=True):
+        if not pages or _END + letter.key not in pages[-1].anchors:
+            raise PdfError(f"The pages of letter {letter.key!r} could not be found.")
+    return groups
+
+
+def _write(document: Document, pages: list[Page], letter: PdfLetter) -> bytes:
+    part = document.copy(pages)
+    part.metadata = copy.copy(document.metadata)
+    part.metadata.title = letter.subject
+    part.metadata.lang = letter.language
+    try:
+        return part.write_pdf()
+    except Exception as exc:
+        raise PdfError(f"The PDF for letter {letter.key!r} could not be written ({exc}).") \
+            from exc
+
+
+def render_pdfs(letters: Sequence[PdfLetter], *, page_size: str = "A4") -> list[bytes]:
+    """Render many letters in one layout pass and return one PDF per letter, in order."""
+    if not letters:
+        return []
+    document = _render(letters, page_size, title=letters[0].subject)
+    groups = _split(document, letters)
+    return [_write(document, pages, letter)
+            for letter, pages in zip(letters, groups, strict=True)]
+
+
+PARALLEL_CHUNK = 50  # letters per layout pass: big enough to amortise, small for memory
+
+
+def _render_chunk(args: tuple[list[PdfLetter], str]) -> list[bytes]:
+    letters, page_size = args
+    return render_pdfs(letters, page_size=page_size)
+
+
+def _warm_up() -> None:
+    _stylesheets("A4")
+    _stylesheets("letter")
+
+
+def render_pdfs_parallel(letters: Sequence[PdfLetter], *, page_size: str = "A4",
+                         processes: int | None = None, chunk: int = PARALLEL_CHUNK
+                         ) -> list[bytes]:
+    """``render_pdfs`` for big batches: chunks of letters laid out across processes.
+
+    Each chunk is one layout pass, split per letter by marker; results come back in order.
+    Worker processes come from a fork server that has already imported WeasyPrint and parse
+    the stylesheets once each. Small batches stay in this process.
+    """
+    processes = processes or os.cpu_count() or 1
+    chunks = [list(letters[i:i + chunk]) for i in range(0, len(letters), chunk)]
+    if processes < 2 or len(chunks) < 2:
+        return [pdf for part in chunks for pdf in render_pdfs(part, page_size=page_size)]
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    with ProcessPoolExecutor(max_workers=min(processes, len(chunks)), mp_context=context,
+                             initializer=_warm_up) as pool:
+        results = pool.map(_render_chunk, [(part, page_size) for part in chunks])
+        return [pdf for part in results for pdf in part]
+
+
+def render_pdf(letter: PdfLetter, *, page_size: str = "A4") -> bytes:
+    """Render one letter as a letterhead PDF."""
+    return render_pdfs([letter], page_size=page_size)[0]
+
+
+def render_print_bundle(letters: Sequence[PdfLetter], *, page_size: str = "A4",
+                        duplex: bool = False) -> bytes:
+    """Render every letter into one print-ready PDF, each letter starting on a new sheet side."""
+    if not letters:
+        raise PdfError("There are no letters to print.")
+    document = _render(letters, page_size, title=f"Letters ({len(letters)})", duplex=duplex)
+    try:
+        return document.write_pdf()
+    except Exception as exc:
+        raise PdfError(f"The print bundle could not be written ({exc}).") from exc

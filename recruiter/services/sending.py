@@ -1,0 +1,742 @@
+"""Sending: freeze approved letters to exact bytes, then deliver each one exactly once or say why.
+
+SMTP cannot promise exactly-once delivery, so the rule here is: never send a second time
+automatically, never lose a letter, and surface every doubt. The database row is the truth,
+not the queue:
+
+- ``freeze_batch`` renders every letter in send mode, stores its MIME and PDF bytes with their
+  SHA-256, and creates one delivery per letter in the same transaction. One batch per position.
+- A worker *claims* a delivery with a conditional UPDATE from ``queued``/``retry_wait`` to
+  ``sending`` and commits before it talks to the server. A queue message that arrives twice,
+  or for a delivery someone else claimed, changes no row and is dropped.
+- Failures before the message content was sent are safe to retry (``retry_wait``) or final
+  (``failed``, on a 5xx). Once the content has gone out, a lost connection leaves the
+  delivery ``in_doubt``; so does a worker that died mid-send (the sweeper finds ``sending``
+  rows older than the timeout). Nothing in doubt is resent without a person deciding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import smtplib
+import ssl
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from ..errors import AddressError, RecruiterError
+from ..models import Application, Batch, Delivery, Letter, Member, Organization, Position
+from . import audit
+from . import letters as letters_service
+from .mail import Envelope, build_message, new_message_id, valid_address
+from .pdf import render_pdfs
+from .rendering import Boilerplate as Source
+from .rendering import letter_date, render_letter
+
+CLAIMABLE = ("queued", "retry_wait")
+WAITING = ("held", "queued", "retry_wait")
+PROBLEMS = ("failed", "in_doubt")
+RETRY_BASE = timedelta(seconds=30)
+RETRY_CAP = timedelta(hours=1)
+MAX_ATTEMPTS = 8
+SENDING_TIMEOUT = timedelta(minutes=10)
+PDF_CHUNK = 50
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# --- freezing ---------------------------------------------------------------------------------
+
+
+def batch_of(session: Session, position: Position) -> Batch | None:
+    """The position's batch, if its letters were approved for sending."""
+    return session.scalar(select(Batch).where(Batch.position_id == position.id))
+
+
+def _released_state(position: Position, batch: Batch, now: datetime) -> str:
+    if batch.hold_until_accepted and position.hire_accepted_at is None:
+        return "held"
+    if batch.send_at is not None and batch.send_at > now:
+        return "scheduled"
+    return "released"
+
+
+def _org_day(org: Organization, now: datetime) -> date:
+    """The date ``now`` falls on in the organization's time zone (the letters' date)."""
+    try:
+        zone = ZoneInfo(org.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo("UTC")
+    return now.astimezone(zone).date()
+
+
+def _send_mode(letter: Letter, context_today: date) -> None:
+    """Render once more in send mode: an unfilled field now fails instead of showing."""
+    version = letter.boilerplate_version
+    context = letters_service.context_for(letter.application, today=context_today,
+                                          note=letters_service.effective_note(letter))
+    rendered = render_letter(Source(subject=version.subject, body=version.body), context)
+    if rendered.content_hash != letter.content_hash:
+        raise RecruiterError("it changed since it was approved; review it again")
+
+
+def freeze_batch(session: Session, position: Position, member: Member, *,
+                 send_at: datetime | None = None, hold_until_accepted: bool = True,
+                 now: datetime | None = None) -> tuple[Batch, bool]:
+    """Freeze every approved letter of ``position`` into one batch; returns (batch, created).
+
+    Nothing is written until every letter has rendered in send mode, to its email and PDF
+    bytes: a refusal leaves no trace, whatever the caller does next. Approving twice (a double
+    click, two tabs, two members) returns the existing batch: the batch row is inserted with
+    ON CONFLICT DO NOTHING on its unique position, so the second approval finds the first's.
+    """
+    if (existing := batch_of(session, position)) is not None:
+        return existing, False
+    now = now or _now()
+    org = session.get(Organization, position.organization_id)
+    today = _org_day(org, now)
+    letters = [x for x in letters_service.refresh_letters(session, position, today=today)
+               if x.status != "cancelled"]
+    if not letters:
+        raise RecruiterError("This position has no letters to send.")
+    drafts = [x for x in letters if x.status != "approved"]
+    if drafts:
+        raise RecruiterError(f"{len(drafts)} of {len(letters)} letters are not approved yet; "
+                             "approve them all before sending.")
+    try:
+        sender = valid_address(org.sender_email, "sender address")
+    except AddressError as exc:
+        raise RecruiterError(f"Set the organization's sender email first: {exc}") from exc
+    frozen = _render_all(letters, org, sender, now, today)  # may refuse; writes nothing
+    batch = _insert_batch(session, dict(
+        organization_id=position.organization_id, position_id=position.id,
+        approved_by_id=member.id, approved_at=now, send_at=send_at,
+        hold_until_accepted=hold_until_accepted, state="held"))
+    if batch is None:  # someone else froze this position a moment ago: theirs is the batch
+        session.expire_all()
+        existing = batch_of(session, position)
+        if existing is None:
+            raise RecruiterError("This position's batch changed while freezing; try again.")
+        return existing, False
+    _store(session, frozen, batch, now, member)
+    audit.record(session, position.organization_id, "batch.frozen", actor=member,
+                 subject=position, payload={"batch": batch.id, "letters": len(letters)})
+    batch.state = _released_state(position, batch, now)
+    for delivery in _deliveries(session, batch):
+        delivery.state = "queued" if batch.state == "released" else "held"
+    session.flush()
+    return batch, True
+
+
+def _insert_batch(session: Session, values: dict) -> Batch | None:
+    """Insert the batch row unless the position has one; None when it already had.
+
+    No SAVEPOINT: with SQLite's Python driver, releasing the outermost savepoint commits,
+    which would store the batch even when the caller rolls back.
+    """
+    dialect = session.get_bind(mapper=Batch.__mapper__).dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+        batch_id = session.scalar(insert(Batch).values(**values)
+                                  .on_conflict_do_nothing(index_elements=["position_id"])
+                                  .returning(Batch.id))
+        return None if batch_id is None else session.get(Batch, batch_id)
+    batch = Batch(**values)
+    try:
+        with session.begin_nested():
+            session.add(batch)
+            session.flush()
+    except IntegrityError:
+        return None
+    return batch
+
+
+@dataclass
+class _Frozen:
+    """One letter's final bytes, made before anything is written."""
+
+    letter: Letter
+    channel: str
+    recipient: str | None
+    message_id: str
+    eml: bytes | None
+    pdf: bytes
+
+
+def _render_all(letters: Sequence[Letter], org: Organization, sender: str, now: datetime,
+                today: date) -> list[_Frozen]:
+    """Every letter's email and PDF bytes, or a RecruiterError naming each one that fails."""
+    problems = []
+    for letter in letters:
+        try:
+            _send_mode(letter, today)
+            if letter.application.letter_channel == "email":
+                valid_address(letter.application.candidate.email or "")
+        except Exception as exc:  # noqa: BLE001  (any render failure names its letter)
+            problems.append(f"{letter.application.candidate.full_name}: {exc}")
+    if problems:
+        raise RecruiterError("Nothing was sent, because these letters do not render: "
+                             + "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else ""))
+    domain = sender.rpartition("@")[2]
+    dated = letter_date(org.locale, today)
+    frozen: list[_Frozen] = []
+    for start in range(0, len(letters), PDF_CHUNK):
+        chunk = letters[start:start + PDF_CHUNK]
+        # Dated as the day it is frozen, without touching the row before the batch is ours.
+        pdfs = render_pdfs([replace(letters_service._pdf_letter(x, org), date=dated)
+                            for x in chunk])
+        for letter, pdf in zip(chunk, pdfs, strict=True):
+            application = letter.application
+            channel = application.letter_channel
+            recipient = eml = None
+            message_id = new_message_id(domain)
+            if channel == "email":
+                recipient = valid_address(application.candidate.email or "")
+                eml = build_message(
+                    Envelope(org.sender_name or org.name, sender,
+                             application.candidate.full_name, recipient, message_id),
+                    subject=letter.subject, text=letter.text, html=letter.html,
+                    date=now).as_bytes()
+            frozen.append(_Frozen(letter, channel, recipient, message_id, eml, pdf))
+    return frozen
+
+
+def _store(session: Session, frozen: Sequence[_Frozen], batch: Batch, now: datetime,
+           actor: Member) -> None:
+    """Write the bytes, their SHA-256 and one delivery per letter, in the caller's transaction."""
+    for start in range(0, len(frozen), PDF_CHUNK):
+        chunk = frozen[start:start + PDF_CHUNK]
+        for item in chunk:
+            letter = item.letter
+            letter.frozen_at, letter.message_id = now, item.message_id
+            if item.eml is not None:
+                letter.eml, letter.eml_sha256 = item.eml, _sha(item.eml)
+            letter.pdf, letter.pdf_sha256 = item.pdf, _sha(item.pdf)
+            letter.status, letter.batch_id = "frozen", batch.id
+            session.add(Delivery(organization_id=letter.organization_id, letter=letter,
+                                 channel=item.channel, state="held", recipient=item.recipient))
+        session.flush()
+        for item in chunk:  # the bytes' SHA-256 go into the audit chain before any send
+            audit.letter_frozen(session, item.letter, actor)
+
+
+def _deliveries(session: Session, batch: Batch) -> list[Delivery]:
+    return list(session.scalars(select(Delivery).join(Letter).where(Letter.batch_id == batch.id)))
+
+
+def release(session: Session, position: Position, *, accepted: bool = True,
+            now: datetime | None = None) -> list[int]:
+    """Record that the hire accepted and release a held batch; returns deliveries to enqueue."""
+    now = now or _now()
+    if accepted and position.hire_accepted_at is None:
+        position.hire_accepted_at = now
+    batch = batch_of(session, position)
+    if batch is None or batch.state in ("released", "cancelled"):
+        session.flush()
+        return []
+    batch.state = _released_state(position, batch, now)
+    if batch.state != "released":
+        session.flush()
+        return []
+    ids = []
+    for delivery in _deliveries(session, batch):
+        if delivery.state == "held":
+            delivery.state = "queued"
+            if delivery.channel == "email":
+                ids.append(delivery.id)
+    session.flush()
+    audit.record(session, position.organization_id, "batch.queued", subject=position,
+                 payload={"batch": batch.id, "emails": len(ids)})
+    return ids
+
+
+def cancel_batch(session: Session, position: Position) -> int:
+    """Cancel a held or scheduled batch: its letters become drafts again, nothing was sent."""
+    batch = batch_of(session, position)
+    if batch is None:
+        raise RecruiterError("This position has no batch to cancel.")
+    if batch.state not in ("held", "scheduled"):
+        raise RecruiterError("Only a held or scheduled batch can be cancelled; this one is "
+                             "already sending. Cancel single letters instead.")
+    deliveries = _deliveries(session, batch)
+    for delivery in deliveries:
+        letter = delivery.letter
+        letter.status, letter.batch_id, letter.frozen_at = "draft", None, None
+        letter.eml = letter.eml_sha256 = letter.pdf = letter.pdf_sha256 = None
+        letter.message_id = None
+        letter.approved_at = letter.approved_by_id = None
+        session.delete(delivery)
+    session.delete(batch)
+    session.flush()
+    audit.record(session, position.organization_id, "batch.cancelled", subject=position,
+                 payload={"letters": len(deliveries)})
+    return len(deliveries)
+
+
+def cancel_for_application(session: Session, application: Application) -> None:
+    """A hired, withdrawn or reinstated candidate's letter that has not left is cancelled."""
+    letter = session.scalar(select(Letter).where(Letter.application_id == application.id))
+    if letter is None:
+        return
+    for delivery in letter.deliveries:
+        if delivery.state in WAITING:
+            delivery.state = "cancelled"
+            delivery.last_error = "Cancelled: the candidate's outcome changed before it left."
+    session.flush()
+
+
+def release_due(session: Session, now: datetime | None = None) -> list[int]:
+    """Release scheduled batches whose time has come; returns deliveries to enqueue."""
+    now = now or _now()
+    ids: list[int] = []
+    for batch in session.scalars(select(Batch).where(Batch.state == "scheduled",
+                                                     Batch.send_at <= now)):
+        ids += release(session, batch.position, accepted=False, now=now)
+    return ids
+
+
+# --- transports -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one attempt: sent, retry, failed or in_doubt, and the server's words."""
+
+    state: str
+    reply: str
+
+
+class Transport:
+    """Hands one message to the outside world."""
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> Outcome:
+        """Deliver ``message``; never raises for delivery problems, returns an Outcome."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release any connection."""
+
+
+class FileTransport(Transport):
+    """The embedded default: one ``.eml`` per message in an outbox folder, written once."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> Outcome:
+        """Write the message; a second write of the same Message-ID is refused by the OS."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", message_id.strip("<>")) + ".eml"
+        final = self.folder / name
+        tmp = self.folder / f".{name}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_bytes(message)
+        try:
+            os.link(tmp, final)  # atomic, and fails if the file exists
+        except FileExistsError:
+            return Outcome("sent", f"already in the outbox as {name}")
+        finally:
+            tmp.unlink(missing_ok=True)
+        return Outcome("sent", f"written to {final}")
+
+
+class _Refused(Exception):
+    def __init__(self, code: int, text: str, stage: str) -> None:
+        super().__init__(f"{code} {text}")
+        self.code, self.text, self.stage = code, text, stage
+
+
+def _decode(reply: bytes | str) -> str:
+    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
+
+
+def _ascii_envelope(address: str) -> str | None:
+    """The address with its domain in ASCII (IDNA) form; None when the mailbox is not ASCII."""
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        return None
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return None
+
+
+def _wire(message: bytes) -> bytes:
+    """CRLF line ends, dot-stuffing and the final dot, as SMTP DATA wants them."""
+    data = re.sub(rb"\r\n|\r|\n", b"\r\n", message)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+class SmtpTransport(Transport):
+    """SMTP with one reused connection; knows which failures are safe to retry."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        parts = urlsplit(url)
+        self.scheme = parts.scheme
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or {"smtps": 465, "smtp+starttls": 587}.get(self.scheme, 25)
+        self.user = unquote(parts.username) if parts.username else None
+        self.password = unquote(parts.password) if parts.password else None
+        self.timeout = timeout
+        self._conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        if self.scheme == "smtps":
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
+                                                  context=context)
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+        conn.ehlo()
+        if self.scheme == "smtp+starttls":
+            conn.starttls(context=context)
+            conn.ehlo()
+        if self.user:
+            conn.login(self.user, self.password or "")
+        return conn
+
+    def _connection(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            try:
+                if self._conn.noop()[0] == 250:
+                    return self._conn
+            except (smtplib.SMTPException, OSError):
+                pass
+            self.close()
+        self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        """Say goodbye if we can, drop the connection either way."""
+        if self._conn is not None:
+            try:
+                self._conn.quit()
+            except (smtplib.SMTPException, OSError):
+                pass
+            self._conn = None
+
+    def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> Outcome:
+        """MAIL, RCPT and DATA by hand, so that a failure after the content left is known."""
+        try:
+            conn = self._connection()
+            mail_from, rcpt_to = _ascii_envelope(sender), _ascii_envelope(recipient)
+            options: list[str] = []
+            if mail_from is None or rcpt_to is None:  # a mailbox name beyond ASCII
+                if not conn.has_extn("smtputf8"):
+                    return Outcome("failed", "RCPT TO: the address has non-ASCII characters "
+                                             "before the @, and the server does not offer "
+                                             "SMTPUTF8")
+                mail_from, rcpt_to, options = sender, recipient, ["SMTPUTF8"]
+            self._expect(conn.mail(mail_from, options), (250,), "MAIL FROM")
+            self._expect(conn.rcpt(rcpt_to), (250, 251), "RCPT TO")
+            self._expect(conn.docmd("DATA"), (354,), "DATA")
+        except _Refused as exc:
+            self._reset()
+            state = "failed" if 500 <= exc.code < 600 else "retry"
+            return Outcome(state, f"{exc.stage}: {exc.code} {exc.text}")
+        except smtplib.SMTPResponseException as exc:  # refused at connect, HELO or AUTH
+            self.close()
+            state = "failed" if 500 <= exc.smtp_code < 600 else "retry"
+            return Outcome(state, f"connect: {exc.smtp_code} {_decode(exc.smtp_error)}")
+        except (smtplib.SMTPException, OSError) as exc:  # nothing of the message has left
+            self.close()
+            return Outcome("retry", f"connection failed before sending: {exc or type(exc)}")
+        # From here on the server may have the message: a failure is a doubt, never a retry.
+        try:
+            conn.send(_wire(message))
+            code, text = conn.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return Outcome("in_doubt", f"connection lost after the message was sent: {exc}")
+        reply = f"{code} {_decode(text)}"
+        if code == 250:
+            return Outcome("sent", reply)
+        self._reset()
+        return Outcome("failed" if 500 <= code < 600 else "retry", f"after DATA: {reply}")
+
+    @staticmethod
+    def _expect(reply: tuple[int, bytes], ok: tuple[int, ...], stage: str) -> None:
+        code, text = reply
+        if code not in ok:
+            raise _Refused(code, _decode(text), stage)
+
+    def _reset(self) -> None:
+        try:
+            if self._conn is not None:
+                self._conn.rset()
+        except (smtplib.SMTPException, OSError):
+            self.close()
+
+
+_local = threading.local()
+
+
+def transport_for(url: str) -> Transport:
+    """The transport for ``url`` in this thread: one reused SMTP connection per worker thread."""
+    cache: dict[str, Transport] = _local.__dict__.setdefault("transports", {})
+    if url not in cache:
+        scheme = urlsplit(url).scheme
+        if scheme == "file":
+            cache[url] = FileTransport(Path(unquote(urlsplit(url).path)))
+        elif scheme in ("smtp", "smtps", "smtp+starttls"):
+            cache[url] = SmtpTransport(url)
+        else:
+            raise RecruiterError(f"RECRUITER_MAIL_URL must start with file://, smtp://, "
+                                 f"smtp+starttls:// or smtps://, not {scheme}://.")
+    return cache[url]
+
+
+# --- the worker -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The result of handling one queue message for a delivery."""
+
+    delivery_id: int
+    state: str  # the delivery's state afterwards, or "skipped" when it was not ours to send
+    retry_at: datetime | None = None
+
+
+def claim(session: Session, delivery_id: int, now: datetime) -> bool:
+    """Take a delivery for sending, committed before any byte goes out. False: not ours."""
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.channel == "email",
+               Delivery.state.in_(CLAIMABLE),
+               or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+        .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+        .execution_options(synchronize_session=False))
+    session.commit()
+    return result.rowcount == 1
+
+
+def claim_due(session: Session, limit: int = 100, now: datetime | None = None) -> list[int]:
+    """Claim up to ``limit`` due deliveries; PostgreSQL skips rows another worker has locked."""
+    now = now or _now()
+    ids = list(session.scalars(
+        select(Delivery.id)
+        .where(Delivery.channel == "email", Delivery.state.in_(CLAIMABLE),
+               or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+        .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True)))
+    claimed = []
+    for delivery_id in ids:
+        result = session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.state.in_(CLAIMABLE))
+            .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+            .execution_options(synchronize_session=False))
+        if result.rowcount == 1:
+            claimed.append(delivery_id)
+    session.commit()
+    return claimed
+
+
+def _rate_limited(session: Session, delivery: Delivery, now: datetime) -> datetime | None:
+    """When the organization sent its per-minute allowance, the time to try again."""
+    org = session.get(Organization, delivery.organization_id)
+    per_minute = org.send_rate_per_minute if org else 0
+    if not per_minute:
+        return None
+    recent = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.organization_id == delivery.organization_id,
+        Delivery.sent_at > now - timedelta(minutes=1))) or 0
+    return now + timedelta(seconds=60 / per_minute) if recent >= per_minute else None
+
+
+def _backoff(attempts: int) -> timedelta:
+    return min(RETRY_BASE * (2 ** max(attempts - 1, 0)), RETRY_CAP)
+
+
+def deliver(session: Session, delivery_id: int, mail_url: str, *,
+            now: datetime | None = None, max_attempts: int = MAX_ATTEMPTS) -> Attempt:
+    """Handle one queue message: claim the delivery, send it once, record what happened."""
+    now = now or _now()
+    delivery = session.get(Delivery, delivery_id)
+    if delivery is None or delivery.state not in CLAIMABLE or delivery.channel != "email":
+        return Attempt(delivery_id, "skipped")
+    if (wait := _rate_limited(session, delivery, now)) is not None:
+        # Conditional, like a claim: a worker that claimed the row since we read it keeps it.
+        deferred = session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.state.in_(CLAIMABLE))
+            .values(state="queued", next_attempt_at=wait)
+            .execution_options(synchronize_session=False)).rowcount
+        session.commit()
+        return Attempt(delivery_id, "queued", wait) if deferred else \
+            Attempt(delivery_id, "skipped")
+    if not claim(session, delivery_id, now):
+        return Attempt(delivery_id, "skipped")
+    session.refresh(delivery)
+    letter = delivery.letter
+    try:  # checked again at the last moment: exactly one valid address
+        recipient = valid_address(delivery.recipient or "")
+        sender = valid_address(session.get(Organization, delivery.organization_id).sender_email,
+                               "sender address")
+    except AddressError as exc:
+        return _record(session, delivery, Outcome("failed", str(exc)), now, max_attempts)
+    outcome = transport_for(mail_url).send(sender, recipient, letter.eml or b"",
+                                           letter.message_id or "")
+    return _record(session, delivery, outcome, now, max_attempts)
+
+
+def _record(session: Session, delivery: Delivery, outcome: Outcome, now: datetime,
+            max_attempts: int) -> Attempt:
+    retry_at = None
+    if outcome.state == "sent":
+        delivery.state, delivery.sent_at, delivery.server_reply = "sent", _now(), outcome.reply
+        delivery.letter.status = "sent"
+        delivery.last_error = None
+    elif outcome.state == "retry" and delivery.attempts < max_attempts:
+        retry_at = now + _backoff(delivery.attempts)
+        delivery.state, delivery.next_attempt_at = "retry_wait", retry_at
+        delivery.last_error = outcome.reply
+    elif outcome.state == "retry":
+        delivery.state = "failed"
+        delivery.last_error = f"gave up after {delivery.attempts} attempts: {outcome.reply}"
+    else:
+        delivery.state, delivery.last_error = outcome.state, outcome.reply
+    delivery.claimed_at = None if delivery.state != "in_doubt" else delivery.claimed_at
+    audit.record(session, delivery.organization_id, "delivery.attempt", subject=delivery,
+                 payload={"attempt": delivery.attempts, "state": delivery.state,
+                          "reply_code": _reply_code(outcome.reply),
+                          "message_id_sha256": audit.sha256_hex(
+                              delivery.letter.message_id or "")})
+    session.commit()
+    return Attempt(delivery.id, delivery.state, retry_at)
+
+
+def _reply_code(reply: str) -> int | None:
+    """The SMTP code in a reply, without its text (which can name the recipient)."""
+    match = re.search(r"\b([245]\d\d)\b", reply or "")
+    return int(match.group(1)) if match else None
+
+
+def sweep(session: Session, *, now: datetime | None = None,
+          sending_timeout: timedelta = SENDING_TIMEOUT) -> list[int]:
+    """The periodic safety net; returns the due deliveries to enqueue again.
+
+    A ``sending`` row older than the timeout belonged to a worker that died: it is in doubt.
+    Scheduled batches whose time has come are released. Every due ``queued`` or
+    ``retry_wait`` delivery is enqueued again, so a lost queue message only delays a letter.
+    """
+    now = now or _now()
+    session.execute(
+        update(Delivery)
+        .where(Delivery.state == "sending", Delivery.claimed_at < now - sending_timeout)
+        .values(state="in_doubt",
+                last_error="The worker stopped while sending this letter; it may or may not "
+                           "have arrived.")
+        .execution_options(synchronize_session=False))
+    release_due(session, now)
+    due = list(session.scalars(
+        select(Delivery.id).where(
+            Delivery.channel == "email", Delivery.state.in_(CLAIMABLE),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+        .order_by(Delivery.id)))
+    session.commit()
+    return due
+
+
+# --- people resolving problems ----------------------------------------------------------------
+
+RESOLUTIONS = {
+    "mark_sent": ("in_doubt", "failed", "queued"),
+    "resend": ("in_doubt", "failed", "retry_wait"),
+    "cancel": ("in_doubt", "failed", "retry_wait", "held", "queued"),
+}
+
+
+def resolve(session: Session, delivery: Delivery, member: Member, action: str) -> bool:
+    """A person decides about a doubtful or failed letter; returns whether to enqueue it."""
+    allowed = RESOLUTIONS.get(action)
+    if allowed is None:
+        raise RecruiterError(f"Unknown action {action!r}.")
+    if delivery.state not in allowed:
+        raise RecruiterError(f"A letter that is {delivery.state.replace('_', ' ')} cannot be "
+                             f"{action.replace('_', ' ')}.")
+    # Take the row from the state the person saw, as a worker claims it: a worker that took
+    # it meanwhile (a retry firing) keeps it, and it is never queued twice.
+    target = {"mark_sent": "sent", "resend": "queued", "cancel": "cancelled"}[action]
+    moved = session.execute(
+        update(Delivery).where(Delivery.id == delivery.id, Delivery.state == delivery.state)
+        .values(state=target).execution_options(synchronize_session=False)).rowcount
+    if moved != 1:
+        session.refresh(delivery)
+        raise RecruiterError(f"This letter changed meanwhile (it is now "
+                             f"{delivery.state.replace('_', ' ')}); look again.")
+    who = member.name or member.email
+    stamp = _now()
+    delivery.resolved_by_id = member.id
+    note = f"{action.replace('_', ' ')} by {who} at {stamp:%Y-%m-%d %H:%M} UTC"
+    delivery.last_error = f"{delivery.last_error}; {note}" if delivery.last_error else note
+    if action == "mark_sent":
+        delivery.state, delivery.sent_at = "sent", stamp
+        delivery.letter.status = "sent"
+    elif action == "resend":
+        delivery.state, delivery.next_attempt_at, delivery.claimed_at = "queued", None, None
+    else:
+        delivery.state = "cancelled"
+    session.flush()
+    audit.record(session, delivery.organization_id, "delivery.resolved", actor=member,
+                 subject=delivery, payload={"action": action, "state": delivery.state})
+    return action == "resend" and delivery.channel == "email"
+
+
+def confirm_posted(session: Session, position: Position, member: Member) -> int:
+    """A member confirms the print bundle was mailed: its released post letters are sent."""
+    batch = batch_of(session, position)
+    if batch is None or batch.state != "released":
+        raise RecruiterError("Release the batch before confirming that letters were posted.")
+    count = 0
+    for delivery in _deliveries(session, batch):
+        if delivery.channel == "post" and delivery.state == "queued":
+            delivery.state, delivery.sent_at = "sent", _now()
+            delivery.resolved_by_id = member.id
+            delivery.server_reply = f"posted, confirmed by {member.name or member.email}"
+            delivery.letter.status = "sent"
+            count += 1
+    session.flush()
+    audit.record(session, position.organization_id, "batch.posted", actor=member,
+                 subject=position, payload={"letters": count})
+    return count
+
+
+# --- status -----------------------------------------------------------------------------------
+
+
+def state_counts(session: Session, position: Position) -> dict[str, int]:
+    """How many of the position's deliveries are in each state."""
+    rows = session.execute(
+        select(Delivery.state, func.count()).join(Letter).join(Application)
+        .where(Application.position_id == position.id).group_by(Delivery.state)).all()
+    return {state: count for state, count in rows}
+
+
+def problems(session: Session, position: Position) -> list[Delivery]:
+    """Failed and in-doubt deliveries, with their letters and candidates loaded."""
+    return list(session.scalars(
+        select(Delivery).join(Letter).join(Application)
+        .where(Application.position_id == position.id, Delivery.state.in_(PROBLEMS))
+        .options(selectinload(Delivery.letter).selectinload(Letter.application)
+                 .selectinload(Application.candidate))
+        .order_by(Delivery.id)))

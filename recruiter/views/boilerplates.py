@@ -1,0 +1,282 @@
+"""Boilerplates: the list, the editor with its live preview, and the version history."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from jinja2 import Environment, nodes
+from markupsafe import Markup
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from ..errors import TemplateError
+from ..extensions import db
+from ..forms import options
+from ..forms.boilerplates import BODY_MAX, BoilerplateForm, NewBoilerplateForm
+from ..models import Application, Boilerplate, BoilerplateVersion, Candidate, Member, Position
+from ..services.boilerplates import ensure_shipped, get_boilerplate, save_version
+from ..services.letters import context_for
+from ..services.rendering import (
+    MERGE_FIELDS,
+    CandidateFields,
+    LetterContext,
+    Rendered,
+    check_template,
+    render_letter,
+)
+from ..services.rendering import Boilerplate as Source
+from .access import org_id, requires
+
+bp = Blueprint("boilerplates", __name__)
+MAX_CHOICES = 1000  # candidates offered in the preview picker
+SAMPLE = LetterContext(
+    candidate=CandidateFields(first_name="Alex", last_name="Sample", full_name="Alex Sample",
+                              email="alex.sample@example.com", city="Vancouver",
+                              country="Canada", stage="interviewed"),
+    note="(The candidate's personal note appears here.)",
+    differentiator="(the position's differentiator)", position_title="(Position)",
+    position_location="", organization_name="(Your organization)", sender_name="(Sender)",
+    applicant_count=30, interviewed_count=6)
+
+
+@bp.get("/boilerplates")
+@requires("read")
+def index() -> str:
+    """The organization's boilerplates, shipped ones included, and a way to add one."""
+    if ensure_shipped(db.session, current_user.organization):
+        db.session.commit()
+    rows = db.session.scalars(
+        select(Boilerplate).where(Boilerplate.organization_id == org_id())
+        .options(selectinload(Boilerplate.versions))
+        .order_by(Boilerplate.shipped.desc(), Boilerplate.title)).all()
+    form = NewBoilerplateForm()
+    form.copy_from.choices = options((b.id, b.title) for b in rows)
+    return render_template("boilerplates/index.html", boilerplates=rows, form=form,
+                           authors=_authors(v for b in rows for v in b.versions[-1:]))
+
+
+@bp.post("/boilerplates/new")
+@requires("admin")
+def create() -> Response:
+    """Add a boilerplate, starting from a copy of an existing one."""
+    form = NewBoilerplateForm()
+    form.copy_from.choices = options((b.id, b.title) for b in db.session.scalars(
+        select(Boilerplate).where(Boilerplate.organization_id == org_id())))
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            flash(errors[0], "error")
+        return redirect(url_for("boilerplates.index"))
+    source = get_boilerplate(db.session, org_id(), form.copy_from.data)
+    title = " ".join((form.title.data or "").split())
+    taken = set(db.session.scalars(select(Boilerplate.name).where(
+        Boilerplate.organization_id == org_id())))
+    slug = "custom-" + (re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60] or "letter")
+    name, n = slug, 2
+    while name in taken:
+        name, n = f"{slug}-{n}", n + 1
+    new = Boilerplate(organization_id=org_id(), name=name, title=title,
+                      description=f"Copied from \u201c{source.title}\u201d.", shipped=False)
+    new.versions.append(BoilerplateVersion(number=1, subject=source.current.subject,
+                                           body=source.current.body,
+                                           created_by_id=current_user.id))
+    db.session.add(new)
+    db.session.commit()
+    flash(f"Added \u201c{title}\u201d as a copy of \u201c{source.title}\u201d. Edit it below.",
+          "success")
+    return redirect(url_for("boilerplates.show", boilerplate_id=new.id))
+
+
+@dataclass
+class Chooser:
+    """The candidate the preview renders for, and the choices around it."""
+
+    positions: list[Position]
+    position: Position | None
+    applications: list[Application] = field(default_factory=list)
+    application: Application | None = None
+
+
+def _chooser(position_id: int | None, application_id: int | None) -> Chooser:
+    positions = list(db.session.scalars(
+        select(Position).where(Position.organization_id == org_id())
+        .order_by(Position.created_at.desc(), Position.id.desc())))
+    position = next((p for p in positions if p.id == position_id), None) \
+        or (positions[0] if positions else None)
+    if position is None:
+        return Chooser(positions, None)
+    applications = list(db.session.scalars(
+        select(Application).join(Candidate).where(
+            Application.position_id == position.id,
+            Application.outcome.in_(("declined", "pending")))
+        .options(selectinload(Application.candidate))
+        .order_by(Candidate.last_name, Candidate.first_name, Application.id)
+        .limit(MAX_CHOICES)))
+    chosen = next((a for a in applications if a.id == application_id), None) or next(
+        (a for a in applications if a.outcome == "declined"), None) or \
+        (applications[0] if applications else None)
+    return Chooser(positions, position, applications, chosen)
+
+
+def _field_line(source: Source, name: str) -> tuple[str, int | None]:
+    """Where an unknown field is first used: ("Body", 4)."""
+    for part, text in (("Subject", source.subject), ("Body", source.body)):
+        for node in Environment().parse(text).find_all(nodes.Name):
+            if node.name == name and node.ctx == "load":
+                return part, node.lineno
+    return "Body", None
+
+
+def _error(exc: TemplateError) -> dict[str, Any]:
+    match = re.match(r"(Subject|Body), line \d+", str(exc))
+    return {"line": exc.lineno, "part": match.group(1) if match else "Body",
+            "message": str(exc)}
+
+
+def _preview(source: Source, application: Application | None
+             ) -> tuple[Rendered | None, list[dict[str, Any]]]:
+    """Render in preview mode; errors carry their line numbers."""
+    try:
+        unknown = check_template(source)
+    except TemplateError as exc:
+        return None, [_error(exc)]
+    errors = []
+    for name in unknown:
+        part, line = _field_line(source, name)
+        where = f"{part}, line {line}: " if line else ""
+        errors.append({"line": line, "part": part, "message": f"{where}unknown merge field "
+                       f"\u201c{name}\u201d. Use one from the list of merge fields."})
+    context = context_for(application) if application is not None else SAMPLE
+    try:
+        return render_letter(source, context, preview=True), errors
+    except TemplateError as exc:
+        return None, [*errors, _error(exc)]
+
+
+def _marked(html: str) -> Markup:
+    """The sanitised preview HTML, with unfilled ⟦fields⟧ highlighted."""
+    parts = re.split(r"(<[^>]*>)", html)  # marks go in text, never inside a tag
+    return Markup("".join(part if part.startswith("<") else re.sub(
+        "(\u27e6[^\u27e7]*\u27e7)", r'<mark class="missing">\1</mark>', part) for part in parts))
+
+
+def _authors(versions: Any) -> dict[int, str]:
+    ids = {v.created_by_id for v in versions if v.created_by_id}
+    if not ids:
+        return {}
+    return {m.id: m.name or m.email for m in db.session.scalars(
+        select(Member).where(Member.id.in_(ids), Member.organization_id == org_id()))}
+
+
+def _version(boilerplate: Boilerplate, number: int) -> BoilerplateVersion:
+    version = next((v for v in boilerplate.versions if v.number == number), None)
+    if version is None:
+        abort(404)
+    return version
+
+
+def _form_source(form: BoilerplateForm) -> Source:
+    # Browsers send CRLF; stored text uses LF, so an untouched save changes nothing.
+    return Source(subject=" ".join((form.subject.data or "").split()),
+                  body=(form.body.data or "").replace("\r\n", "\n"))
+
+
+def _editor(boilerplate: Boilerplate, form: BoilerplateForm, chooser: Chooser,
+            source: Source, *, viewing: BoilerplateVersion | None = None,
+            errors: list[dict[str, Any]] | None = None, status: int = 200) -> tuple[str, int]:
+    rendered, preview_errors = _preview(source, chooser.application)
+    form.position.choices = options((p.id, p.title) for p in chooser.positions)
+    form.application.choices = options((a.id, a.candidate.full_name)
+                                       for a in chooser.applications)
+    form.position.data = chooser.position.id if chooser.position else None
+    form.application.data = chooser.application.id if chooser.application else None
+    return render_template(
+        "boilerplates/edit.html", boilerplate=boilerplate, form=form, chooser=chooser,
+        viewing=viewing, rendered=rendered, html=_marked(rendered.html) if rendered else "",
+        errors=errors if errors is not None else preview_errors, fields=MERGE_FIELDS,
+        editable=current_user.can("admin") and viewing is None,
+        versions=list(reversed(boilerplate.versions)), authors=_authors(boilerplate.versions)
+    ), status
+
+
+@bp.get("/boilerplates/<int:boilerplate_id>")
+@requires("read")
+def show(boilerplate_id: int) -> tuple[str, int]:
+    """The editor, or an older version read-only, with a preview for a chosen candidate."""
+    boilerplate = get_boilerplate(db.session, org_id(), boilerplate_id)
+    number = request.args.get("version", type=int)
+    viewing = _version(boilerplate, number) if number else None
+    start = _version(boilerplate, request.args.get("from_version", type=int) or
+                     boilerplate.current.number)
+    form = BoilerplateForm(formdata=None, subject=start.subject, body=start.body)
+    chooser = _chooser(request.args.get("position", type=int),
+                       request.args.get("application", type=int))
+    shown = viewing or start
+    return _editor(boilerplate, form, chooser, Source(shown.subject, shown.body),
+                   viewing=viewing)
+
+
+@bp.post("/boilerplates/<int:boilerplate_id>")
+@requires("admin")
+def save(boilerplate_id: int) -> Response | tuple[str, int]:
+    """Preview the edited text, or save it as a new version when it compiles."""
+    boilerplate = get_boilerplate(db.session, org_id(), boilerplate_id)
+    form = BoilerplateForm()
+    chooser = _chooser(form.position.data, form.application.data)
+    source = _form_source(form)
+    if not form.validate_on_submit():
+        errors = [{"line": None, "part": name.title(), "message": f"{form[name].label.text}: "
+                   f"{messages[0]}"} for name, messages in form.errors.items()]
+        return _editor(boilerplate, form, chooser, source, errors=errors, status=422)
+    rendered, errors = _preview(source, chooser.application)
+    if errors:
+        if form.save.data:
+            flash("Nothing was saved: fix the problems shown in the editor first.", "error")
+        return _editor(boilerplate, form, chooser, source, errors=errors, status=422)
+    if not form.save.data:
+        return _editor(boilerplate, form, chooser, source)
+    before = boilerplate.current.number
+    try:
+        version = save_version(db.session, boilerplate, subject=source.subject,
+                               body=source.body, by=current_user)
+    except TemplateError as exc:
+        db.session.rollback()
+        return _editor(boilerplate, form, chooser, source, errors=[_error(exc)], status=422)
+    db.session.commit()
+    if version.number == before:
+        flash("Nothing changed, so no new version was made.", "info")
+    else:
+        flash(f"Saved version {version.number}. Draft letters that use it will follow it; "
+              "approved ones drop back to draft.", "success")
+    return redirect(url_for("boilerplates.show", boilerplate_id=boilerplate.id,
+                            position=form.position.data, application=form.application.data))
+
+
+@bp.post("/boilerplates/<int:boilerplate_id>/preview")
+@requires("admin")
+def preview(boilerplate_id: int) -> dict[str, Any]:
+    """The live preview as JSON: subject, HTML, text and errors with their lines."""
+    get_boilerplate(db.session, org_id(), boilerplate_id)
+    form = BoilerplateForm()
+    chooser = _chooser(form.position.data, form.application.data)
+    source = _form_source(form)
+    if len(source.subject) > 300 or len(source.body) > BODY_MAX:
+        return {"subject": "", "html": "", "text": "", "missing": [], "errors": [{
+            "line": None, "part": "Body", "message": "The text is too long to preview."}]}
+    rendered, errors = _preview(source, chooser.application)
+    payload: dict[str, Any] = {
+        "subject": rendered.subject if rendered else "",
+        "html": str(_marked(rendered.html)) if rendered else "",
+        "text": rendered.text if rendered else "",
+        "missing": list(rendered.missing) if rendered else [], "errors": errors,
+        "position_id": chooser.position.id if chooser.position else None,
+        "application_id": chooser.application.id if chooser.application else None,
+        "candidate": chooser.application.candidate.full_name if chooser.application else None}
+    if request.form.get("with_candidates"):
+        payload["candidates"] = [{"id": a.id, "name": a.candidate.full_name}
+                                 for a in chooser.applications]
+    return payload

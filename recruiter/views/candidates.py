@@ -1,0 +1,161 @@
+"""Candidates of a position: CSV import with a preview, one by one, and outcomes."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from pathlib import Path
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from ..errors import CandidateImportError, RecruiterError
+from ..extensions import db
+from ..forms.positions import CandidateForm, ConfirmImportForm, ImportForm, OutcomeForm
+from ..models import Position
+from ..services.importing import accepted_rows, parse_candidates
+from ..services.positions import (
+    existing_emails,
+    get_application,
+    get_position,
+    import_rows,
+    save_candidate,
+    set_outcome,
+)
+from .access import org_id, requires
+
+bp = Blueprint("candidates", __name__)
+UPLOAD_MAX_AGE = 24 * 3600
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
+OUTCOME_MESSAGES = {"hired": "{name} is marked as the hire. Write the differentiator next.",
+                    "withdrawn": "{name} withdrew; they will not get a letter.",
+                    "declined": "{name} will get a decline letter.",
+                    "pending": "{name} is reinstated; any letter not yet sent is held back."}
+
+
+def _upload_path(position: Position, token: str) -> Path:
+    if not _TOKEN.fullmatch(token):
+        abort(400)
+    folder = Path(current_app.instance_path) / "imports"
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.csv"):  # previews nobody confirmed
+        if old.stat().st_mtime < time.time() - UPLOAD_MAX_AGE:
+            old.unlink(missing_ok=True)
+    return folder / f"{position.organization_id}-{position.id}-{token}.csv"
+
+
+@bp.route("/positions/<int:position_id>/import", methods=["GET", "POST"])
+@requires("edit")
+def import_csv(position_id: int) -> str:
+    """Upload a CSV and preview every row and problem before anything is saved."""
+    position = get_position(db.session, org_id(), position_id)
+    form = ImportForm()
+    if form.validate_on_submit():
+        data = form.csv.data.read()
+        try:
+            parsed = parse_candidates(data, existing_emails(db.session, position))
+        except CandidateImportError as exc:
+            flash(str(exc), "error")
+        else:
+            token = secrets.token_urlsafe(24)
+            _upload_path(position, token).write_bytes(data)
+            confirm = ConfirmImportForm(token=token)
+            return render_template("positions/import_preview.html", position=position,
+                                   parsed=parsed, form=confirm)
+    return render_template("positions/import.html", position=position, form=form)
+
+
+@bp.post("/positions/<int:position_id>/import/confirm")
+@requires("edit")
+def import_confirm(position_id: int) -> Response:
+    """Save a previewed import: all rows, or the valid ones when asked; never half."""
+    position = get_position(db.session, org_id(), position_id)
+    form = ConfirmImportForm()
+    if not form.validate_on_submit():
+        abort(400)
+    path = _upload_path(position, form.token.data or "")
+    if not path.exists():
+        flash("That preview has expired. Upload the file again.", "error")
+        return redirect(url_for("candidates.import_csv", position_id=position.id))
+    try:
+        parsed = parse_candidates(path.read_bytes(), existing_emails(db.session, position))
+        rows = accepted_rows(parsed, skip_invalid=bool(form.skip_invalid.data))
+        added = import_rows(db.session, position, rows, by=current_user)
+    except CandidateImportError as exc:
+        db.session.rollback()
+        flash(f"Nothing was imported. {exc}", "error")
+        return redirect(url_for("candidates.import_csv", position_id=position.id))
+    db.session.commit()
+    path.unlink(missing_ok=True)
+    skipped = f" {len(parsed.problems)} rows with problems were left out." \
+        if parsed.problems else ""
+    flash(f"Imported {len(added)} candidates.{skipped}", "success")
+    return redirect(url_for("positions.show", position_id=position.id))
+
+
+def _save_form(position: Position, form: CandidateForm, application=None):  # noqa: ANN001, ANN202
+    fields = {name: getattr(form, name).data or "" for name in (
+        "first_name", "last_name", "email", "address_line1", "address_line2", "city", "region",
+        "postal_code", "country", "language")}
+    return save_candidate(db.session, position, fields, stage=form.stage.data or "applied",
+                          channel=form.channel.data or "auto", application=application)
+
+
+@bp.route("/positions/<int:position_id>/candidates/new", methods=["GET", "POST"])
+@requires("edit")
+def new(position_id: int) -> Response | str:
+    """Add one candidate by hand."""
+    position = get_position(db.session, org_id(), position_id)
+    form = CandidateForm()
+    if form.validate_on_submit():
+        try:
+            application = _save_form(position, form)
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Added {application.candidate.full_name}.", "success")
+            return redirect(url_for("positions.show", position_id=position.id))
+    return render_template("positions/candidate.html", position=position, form=form,
+                           application=None)
+
+
+@bp.route("/applications/<int:application_id>/edit", methods=["GET", "POST"])
+@requires("edit")
+def edit(application_id: int) -> Response | str:
+    """Edit one candidate's details, stage and channel."""
+    application = get_application(db.session, org_id(), application_id)
+    form = CandidateForm(obj=application.candidate)
+    if not form.is_submitted():
+        form.stage.data, form.channel.data = application.stage, application.channel
+    if form.validate_on_submit():
+        try:
+            _save_form(application.position, form, application)
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Saved {application.candidate.full_name}.", "success")
+            return redirect(url_for("positions.show", position_id=application.position_id))
+    return render_template("positions/candidate.html", position=application.position,
+                           form=form, application=application)
+
+
+@bp.post("/applications/<int:application_id>/outcome")
+@requires("edit")
+def outcome(application_id: int) -> Response:
+    """Mark the hire, a withdrawal or a decline, or reinstate."""
+    application = get_application(db.session, org_id(), application_id)
+    form = OutcomeForm()
+    if not form.validate_on_submit() or form.outcome.data not in OUTCOME_MESSAGES:
+        abort(400)
+    set_outcome(db.session, application, form.outcome.data, by=current_user)
+    db.session.commit()
+    flash(OUTCOME_MESSAGES[form.outcome.data].format(name=application.candidate.full_name),
+          "success")
+    target = "positions.differentiator" if form.outcome.data == "hired" else "positions.show"
+    return redirect(url_for(target, position_id=application.position_id))

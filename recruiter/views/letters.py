@@ -1,0 +1,227 @@
+"""Letter review: the list, one letter with its email and PDF, overrides and approvals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from markupsafe import Markup, escape
+from sqlalchemy import select
+
+from ..errors import RecruiterError
+from ..extensions import db
+from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
+from ..models import Application, Letter, Position
+from ..services import audit
+from ..services import letters as service
+from ..services.positions import get_position
+from .access import org_id, requires
+
+bp = Blueprint("letters", __name__)
+FRAMEABLE = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                                        "frame-ancestors 'self'",
+             "X-Frame-Options": "SAMEORIGIN"}
+
+
+def _letter(letter_id: int) -> Letter:
+    letter = db.session.get(Letter, letter_id)
+    if letter is None or letter.organization_id != org_id():
+        abort(404)
+    return letter
+
+
+def _position_letters(position):  # noqa: ANN001, ANN202
+    if current_user.can("edit"):
+        letters = service.refresh_letters(db.session, position)
+        db.session.commit()
+    else:
+        letters = db.session.scalars(select(Letter).join(Application).where(
+            Application.position_id == position.id).order_by(Letter.id)).all()
+    return letters, service.letter_findings(position, letters)
+
+
+@bp.get("/positions/<int:position_id>/letters")
+@requires("read")
+def index(position_id: int) -> str:
+    """Every letter of the position with its status and check counts."""
+    position = get_position(db.session, org_id(), position_id)
+    letters, findings = _position_letters(position)
+    counts = service.review_counts(letters, findings)
+    form = ApproveAllForm()  # the member types the count: that is the confirmation
+    return render_template("letters/index.html", position=position, letters=letters,
+                           findings=findings, counts=counts, form=form,
+                           differentiator_findings=service.differentiator_findings(position))
+
+
+@bp.post("/positions/<int:position_id>/letters/approve")
+@requires("edit")
+def approve_all(position_id: int) -> Response:
+    """Approve every letter after the member confirmed how many there are."""
+    position = get_position(db.session, org_id(), position_id)
+    form = ApproveAllForm()
+    if not form.validate_on_submit():
+        flash("Confirm the number of letters to approve.", "error")
+    else:
+        try:
+            count = service.approve_all(db.session, position, current_user,
+                                        expected_count=form.expected_count.data or 0,
+                                        acknowledge_warnings=bool(form.acknowledge.data))
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Approved all {count} letters.", "success")
+    return redirect(url_for("letters.index", position_id=position.id))
+
+
+@bp.get("/letters/<int:letter_id>")
+@requires("read")
+def show(letter_id: int) -> str:
+    """One letter: highlighted checks, the email and the PDF side by side."""
+    letter = _letter(letter_id)
+    position = letter.application.position
+    letters, findings = _position_letters(position)
+    ids = [item.id for item in letters]
+    index_ = ids.index(letter.id) if letter.id in ids else 0
+    mine = findings.get(letter.id, [])
+    return render_template(
+        "letters/show.html", letter=letter, position=position, findings=mine,
+        highlighted=highlight(letter.text, mine),
+        previous_id=ids[index_ - 1] if index_ > 0 else None,
+        next_id=ids[index_ + 1] if index_ + 1 < len(ids) else None, position_in=index_ + 1,
+        total=len(ids), override_form=OverrideForm(note=letter.note_override or ""),
+        approve_form=ApproveForm())
+
+
+@bp.get("/letters/<int:letter_id>/email")
+@requires("read")
+def email(letter_id: int) -> Response:
+    """The email's HTML part, for the preview frame."""
+    letter = _letter(letter_id)
+    page = render_template("letters/email_frame.html", letter=letter)
+    return Response(page, headers=FRAMEABLE, mimetype="text/html")
+
+
+@bp.get("/letters/<int:letter_id>/letter.pdf")
+@requires("read")
+def pdf(letter_id: int) -> Response:
+    """The letterhead PDF of one letter."""
+    letter = _letter(letter_id)
+    name = f"letter-{letter.id}.pdf"
+    return Response(service.letter_pdf(letter), mimetype="application/pdf", headers={
+        **FRAMEABLE, "Content-Disposition": f'inline; filename="{name}"'})
+
+
+@bp.post("/letters/<int:letter_id>/override")
+@requires("edit")
+def override(letter_id: int) -> Response:
+    """Replace the personal paragraph of this one letter, or go back to the note."""
+    letter = _letter(letter_id)
+    form = OverrideForm()
+    if form.validate_on_submit():
+        try:
+            service.set_note_override(db.session, letter, form.note.data, current_user)
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash("This letter now uses its own paragraph." if letter.note_override
+                  else "This letter uses the candidate's note again.", "success")
+    return redirect(url_for("letters.show", letter_id=letter.id))
+
+
+@bp.post("/letters/<int:letter_id>/approve")
+@requires("edit")
+def approve(letter_id: int) -> Response:
+    """Approve one letter."""
+    letter = _letter(letter_id)
+    form = ApproveForm()
+    position = letter.application.position
+    # The whole batch, so checks that compare letters (duplicates, colder) count here too.
+    findings = _position_letters(position)[1].get(letter.id, [])
+    try:
+        service.approve_letter(db.session, letter, findings, current_user,
+                               acknowledge=bool(form.validate_on_submit()
+                                                and form.acknowledge.data))
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("letters.show", letter_id=letter.id))
+    db.session.commit()
+    flash(f"Approved the letter to {letter.application.candidate.full_name}.", "success")
+    return redirect(url_for("letters.index", position_id=position.id))
+
+
+@bp.post("/letters/<int:letter_id>/unapprove")
+@requires("edit")
+def unapprove(letter_id: int) -> Response:
+    """Take one letter back to draft."""
+    letter = _letter(letter_id)
+    try:
+        service.unapprove_letter(db.session, letter, current_user)
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash("The letter is a draft again.", "info")
+    return redirect(url_for("letters.show", letter_id=letter.id))
+
+
+@bp.get("/positions/<int:position_id>/letters.zip")
+@requires("read")
+def download_zip(position_id: int) -> Response:
+    """Every letter as PDF and .eml in one ZIP, streamed."""
+    position = get_position(db.session, org_id(), position_id)
+    audit.record(db.session, position.organization_id, "export.letters_zip",
+                 actor=current_user, subject=position)
+    db.session.commit()
+    def chunks(pid: int = position.id) -> Iterator[bytes]:
+        # The body streams after this view returns: load the position again in the
+        # streaming context rather than using an object of a session that has closed.
+        yield from service.iter_letters_zip(db.session, db.session.get(Position, pid))
+
+    return Response(stream_with_context(chunks()), mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="letters-position-{position.id}.zip"'})
+
+
+@bp.get("/positions/<int:position_id>/post-letters.pdf")
+@requires("read")
+def download_post(position_id: int) -> Response:
+    """Every letter that goes by post, as one print-ready PDF."""
+    position = get_position(db.session, org_id(), position_id)
+    try:
+        data = service.print_bundle(db.session, position)
+    except RecruiterError as exc:
+        flash(str(exc), "info")
+        return redirect(url_for("letters.index", position_id=position.id))
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="post-letters-{position.id}.pdf"'})
+
+
+def highlight(text: str, findings: list) -> Markup:
+    """The letter's text with each finding's span marked, escaped everywhere else."""
+    spans = sorted((f for f in findings if f.start is not None and f.end is not None),
+                   key=lambda f: (f.start, -f.end))
+    out, pos = [], 0
+    for f in spans:
+        if f.start < pos:
+            continue  # overlapping spans: the first one wins
+        out.append(escape(text[pos:f.start]))
+        out.append(Markup('<mark class="finding-span {}" title="{}">{}</mark>').format(
+            f.severity, f.message, text[f.start:f.end]))
+        pos = f.end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)

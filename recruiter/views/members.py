@@ -1,0 +1,65 @@
+"""Members of the organization; admins only."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ..errors import RecruiterError
+from ..extensions import db
+from ..forms.auth import MemberForm, RoleForm
+from ..models import Member
+from ..services import audit
+from ..services.accounts import create_member
+from .access import org_id, requires
+
+bp = Blueprint("members", __name__)
+
+
+@bp.route("/members", methods=["GET", "POST"])
+@requires("admin")
+def index() -> Response | str:
+    """List the members and add one."""
+    form = MemberForm()
+    if form.validate_on_submit():
+        try:
+            member = create_member(db.session, current_user.organization,
+                                   email=form.email.data or "", role=form.role.data or "",
+                                   password=form.password.data or "", name=form.name.data or "",
+                                   by=current_user)
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Added {member.email} as {member.role}.", "success")
+            return redirect(url_for("members.index"))
+    members = db.session.scalars(select(Member).where(Member.organization_id == org_id())
+                                 .order_by(Member.email)).all()
+    return render_template("members/index.html", form=form, members=members,
+                           role_form=RoleForm())
+
+
+@bp.post("/members/<int:member_id>")
+@requires("admin")
+def update(member_id: int) -> Response:
+    """Change a member's role or switch their access off."""
+    member = db.session.get(Member, member_id)
+    if member is None or member.organization_id != org_id():
+        abort(404)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if member.id == current_user.id:
+        flash("You cannot change your own role or access; ask another admin.", "error")
+        return redirect(url_for("members.index"))
+    member.role = form.role.data or member.role
+    member.active = form.active.data == "1"
+    audit.record(db.session, member.organization_id, "member.changed", actor=current_user,
+                 subject=member, payload={"role": member.role, "active": member.active})
+    db.session.commit()
+    state = "active" if member.active else "switched off"
+    flash(f"{member.email} is now {member.role}, {state}.", "success")
+    return redirect(url_for("members.index"))

@@ -1,0 +1,143 @@
+"""The notes page: every declined candidate's personal paragraph, fast and never lost."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from ..errors import Conflict, RecruiterError
+from ..extensions import db
+from ..forms.notes import NoteForm, note_form
+from ..models import Application, Candidate, Position
+from ..services.positions import get_application, get_position, save_note
+from .access import org_id, requires
+
+bp = Blueprint("notes", __name__)
+LETTER_OUTCOMES = ("declined", "pending")  # Application.gets_letter, as SQL
+BY_NAME = (Candidate.last_name, Candidate.first_name, Application.id)
+
+
+def _letter_applications(position_id: int):  # noqa: ANN202
+    return select(Application).join(Candidate).where(
+        Application.position_id == position_id, Application.outcome.in_(LETTER_OUTCOMES))
+
+
+def _per_page() -> int:
+    return int(current_app.config.get("NOTES_PER_PAGE", 100))
+
+
+def _progress(position_id: int) -> tuple[int, int]:
+    """(notes written, candidates who get a letter) across every page."""
+    total, written = db.session.execute(
+        select(func.count(), func.sum(case((Application.note != "", 1), else_=0)))
+        .where(Application.position_id == position_id,
+               Application.outcome.in_(LETTER_OUTCOMES))).one()
+    return int(written or 0), int(total or 0)
+
+
+def _page_of(application: Application) -> int:
+    ids = db.session.scalars(_letter_applications(application.position_id)
+                             .with_only_columns(Application.id).order_by(*BY_NAME)).all()
+    index = ids.index(application.id) if application.id in ids else 0
+    return index // _per_page() + 1
+
+
+def _theirs(application: Application) -> dict[str, Any]:
+    by = application.note_updated_by
+    when = application.note_updated_at
+    return {"note": application.note, "revision": application.note_revision,
+            "updated_by": (by.name or by.email) if by else None,
+            "updated_at": when.isoformat() if when else None}
+
+
+def _render(position: Position, page: int, *, saved: int | None = None,
+            states: dict[int, dict[str, Any]] | None = None, status: int = 200
+            ) -> tuple[str, int]:
+    """The page; ``states`` carries a refused save (error or conflict) for one card."""
+    states = states or {}
+    per_page = _per_page()
+    written, total = _progress(position.id)
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(page, pages)
+    applications = list(db.session.scalars(
+        _letter_applications(position.id)
+        .options(selectinload(Application.candidate), selectinload(Application.note_updated_by))
+        .order_by(*BY_NAME).limit(per_page).offset((page - 1) * per_page)))
+    shown = {a.id for a in applications}
+    for application_id in states.keys() - shown:  # refused, and no longer on this page
+        applications.insert(0, db.session.get(Application, application_id))
+    editable = current_user.can("edit")
+    cards = []
+    for a in applications:
+        state = states.get(a.id, {})
+        form = note_form(a, note=state.get("note"), revision=state.get("revision"),
+                         error=state.get("error")) if editable else None
+        cards.append({"application": a, "form": form, "theirs": state.get("theirs"),
+                      "saved": a.id == saved})
+    return render_template(
+        "notes/index.html", position=position, cards=cards, written=written, total=total,
+        page=page, pages=pages, first_number=(page - 1) * per_page + 1,
+        editable=editable), status
+
+
+@bp.get("/positions/<int:position_id>/notes")
+@requires("read")
+def index(position_id: int) -> tuple[str, int]:
+    """Every candidate who gets a letter, with their note, in name order."""
+    position = get_position(db.session, org_id(), position_id)
+    return _render(position, max(request.args.get("page", 1, type=int), 1),
+                   saved=request.args.get("saved", type=int))
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) \
+        == "application/json"
+
+
+@bp.post("/applications/<int:application_id>/note")
+@requires("edit")
+def save(application_id: int) -> Response | tuple[Any, int]:
+    """Save one note unless someone else saved it first; then both versions are shown."""
+    application = get_application(db.session, org_id(), application_id)
+    position, name = application.position, application.candidate.full_name
+    form = NoteForm()
+    submitted = form.note.data or ""
+    try:
+        if not form.validate_on_submit():
+            raise RecruiterError(next(iter(form.errors.values()))[0])
+        _save(application, submitted, form.base_revision.data or 0)
+    except Conflict as exc:
+        theirs = _theirs(application)
+        if _wants_json():
+            return {"error": str(exc), "theirs": theirs, "yours": submitted}, 409
+        state = {"note": submitted, "revision": theirs["revision"], "theirs": theirs}
+        return _render(position, _page_of(application), states={application.id: state},
+                       status=409)
+    except RecruiterError as exc:
+        if _wants_json():
+            return {"error": str(exc)}, 422
+        state = {"note": submitted, "error": str(exc), "revision": form.base_revision.data}
+        return _render(position, _page_of(application), states={application.id: state},
+                       status=422)
+    written, total = _progress(position.id)
+    if _wants_json():
+        return {"revision": application.note_revision, "note": application.note,
+                "progress_written": written, "progress_total": total}, 200
+    flash(f"Saved the note for {name}. {written} of {total} written.", "success")
+    return redirect(url_for("notes.index", position_id=position.id, page=_page_of(application),
+                            saved=application.id, _anchor=f"a-{application.id}"))
+
+
+def _save(application: Application, note: str, base_revision: int) -> None:
+    """Save and commit; on refusal roll back, so ``application`` shows what is stored."""
+    try:
+        save_note(db.session, application, note, base_revision=base_revision, by=current_user)
+    except RecruiterError:
+        db.session.rollback()
+        raise
+    db.session.commit()

@@ -1,0 +1,137 @@
+"""Positions: the list, opening one, its page, its settings and the differentiator."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+from werkzeug.wrappers import Response
+
+from ..errors import RecruiterError
+from ..extensions import db
+from ..forms import options
+from ..forms.positions import AUTO_BOILERPLATE, DifferentiatorForm, OutcomeForm, PositionForm
+from ..models import Application, Boilerplate, Candidate
+from ..services.boilerplates import get_boilerplate
+from ..services.checks import BatchFacts, check_differentiator
+from ..services.positions import (
+    create_position,
+    get_position,
+    hire_of,
+    position_summaries,
+    set_differentiator,
+)
+from .access import org_id, requires
+
+bp = Blueprint("positions", __name__)
+
+
+@bp.get("/positions")
+@requires("read")
+def index() -> str:
+    """Every position with its applicants, notes written and letters approved or sent."""
+    return render_template("positions/index.html",
+                           summaries=position_summaries(db.session, org_id()))
+
+
+def _boilerplate_choices(form: PositionForm) -> None:
+    rows = db.session.scalars(select(Boilerplate).where(Boilerplate.organization_id == org_id())
+                              .order_by(Boilerplate.title)).all()
+    form.boilerplate.choices = options(
+        [(AUTO_BOILERPLATE, "Automatic: by the stage each candidate reached")]
+        + [(b.id, b.title) for b in rows])
+
+
+def _chosen_boilerplate(form: PositionForm) -> Boilerplate | None:
+    if form.boilerplate.data in (None, "", AUTO_BOILERPLATE):
+        return None
+    return get_boilerplate(db.session, org_id(), int(form.boilerplate.data))
+
+
+@bp.route("/positions/new", methods=["GET", "POST"])
+@requires("edit")
+def new() -> Response | str:
+    """Open a position: title, location and boilerplate."""
+    form = PositionForm()
+    _boilerplate_choices(form)
+    if form.validate_on_submit():
+        try:
+            position = create_position(
+                db.session, current_user.organization, title=form.title.data or "",
+                location=form.location.data or "", boilerplate=_chosen_boilerplate(form))
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash(f"Opened {position.title}. Now import its candidates.", "success")
+            return redirect(url_for("candidates.import_csv", position_id=position.id))
+    return render_template("positions/form.html", form=form, position=None)
+
+
+@bp.route("/positions/<int:position_id>/edit", methods=["GET", "POST"])
+@requires("edit")
+def edit(position_id: int) -> Response | str:
+    """Change a position's title, location or boilerplate."""
+    position = get_position(db.session, org_id(), position_id)
+    form = PositionForm(obj=position if request.method == "GET" else None)
+    _boilerplate_choices(form)
+    if request.method == "GET":
+        form.boilerplate.data = str(position.boilerplate_id or AUTO_BOILERPLATE)
+    if form.validate_on_submit():
+        position.title = " ".join((form.title.data or "").split())
+        position.location = (form.location.data or "").strip()
+        position.boilerplate = _chosen_boilerplate(form)
+        db.session.commit()
+        flash("Position saved. Letters that change drop back to draft.", "success")
+        return redirect(url_for("positions.show", position_id=position.id))
+    return render_template("positions/form.html", form=form, position=position)
+
+
+@bp.get("/positions/<int:position_id>")
+@requires("read")
+def show(position_id: int) -> str:
+    """The position: its hire, differentiator and candidates, a page at a time."""
+    position = get_position(db.session, org_id(), position_id)
+    page = max(request.args.get("page", 1, type=int), 1)
+    per_page = current_app.config.get("CANDIDATES_PER_PAGE", 100)
+    total = db.session.scalar(select(func.count()).select_from(Application)
+                              .where(Application.position_id == position.id)) or 0
+    applications = db.session.scalars(
+        select(Application).join(Candidate).where(Application.position_id == position.id)
+        .options(selectinload(Application.candidate))
+        .order_by(Candidate.last_name, Candidate.first_name, Application.id)
+        .limit(per_page).offset((page - 1) * per_page)).all()
+    hire = db.session.scalar(select(Application).where(
+        Application.position_id == position.id, Application.outcome == "hired"))
+    return render_template(
+        "positions/show.html", position=position, applications=applications, hire=hire,
+        total=total, page=page, pages=max((total + per_page - 1) // per_page, 1),
+        outcome_form=OutcomeForm())
+
+
+@bp.route("/positions/<int:position_id>/differentiator", methods=["GET", "POST"])
+@requires("edit")
+def differentiator(position_id: int) -> Response | str:
+    """Write what set the hire apart, with guidance and checks."""
+    position = get_position(db.session, org_id(), position_id)
+    form = DifferentiatorForm(obj=position)
+    if form.validate_on_submit():
+        try:
+            set_differentiator(db.session, position, form.differentiator.data or "",
+                               by=current_user)
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+        else:
+            db.session.commit()
+            flash("Differentiator saved.", "success")
+            return redirect(url_for("positions.differentiator", position_id=position.id))
+    hire = hire_of(position)
+    facts = BatchFacts(differentiator=position.differentiator,
+                       hire_names=(hire.candidate.full_name,) if hire else (),
+                       hire_email=hire.candidate.email if hire else None)
+    findings = check_differentiator(position.differentiator, facts)
+    return render_template("positions/differentiator.html", position=position, form=form,
+                           hire=hire, findings=findings)

@@ -1,0 +1,198 @@
+"""Sending: freeze the approved batch, release it, watch it leave and resolve every doubt."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user
+
+from ..errors import RecruiterError
+from ..extensions import db
+from ..forms.sending import SendForm, org_zone, send_form, to_utc
+from ..models import Batch, Delivery, Organization, Position
+from ..queue import queue
+from ..services import sending
+from ..services.positions import get_position, hire_of
+from .access import org_id, requires
+from .sending_status import Status, failures_csv, progress_of, queued_emails, status_of
+
+bp = Blueprint("sending", __name__)
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    """Let the letters and position pages show the batch without their views knowing it."""
+    return {"sending_status": status_of, "send_form_for": _send_form_for}
+
+
+def _send_form_for(position: Position) -> SendForm:
+    return send_form(_zone(position))
+
+
+def _zone(position: Position) -> ZoneInfo:
+    return org_zone(db.session.get(Organization, position.organization_id).timezone)
+
+
+def _page(position: Position) -> Response:
+    return redirect(url_for("sending.show", position_id=position.id))
+
+
+def _frozen_message(batch: Batch, status: Status | None, count: int) -> tuple[str, str]:
+    """What the member learns right after freezing: what leaves, and when."""
+    if batch.state == "held":
+        return ("The letters are frozen and held until the hire accepts. Nothing has been sent "
+                "yet.", "success")
+    if batch.state == "scheduled" and status is not None:
+        return f"The letters are frozen and leave on {status.send_at}.", "success"
+    message = f"Sending {count} email{'s' if count != 1 else ''} now."
+    if status is not None and (posts := status.progress.to_post):
+        message += (f" {posts} letters go by post: print them from this page, then confirm "
+                    "they were mailed." if posts > 1 else " 1 letter goes by post: print it "
+                    "from this page, then confirm it was mailed.")
+    return message, "success"
+
+
+@bp.post("/positions/<int:position_id>/send")
+@requires("edit")
+def send(position_id: int) -> Response:
+    """Freeze every approved letter into the batch, then queue what may leave now."""
+    position = get_position(db.session, org_id(), position_id)
+    form = SendForm()
+    if not form.validate_on_submit():
+        problems = [f"{form[name].label.text}: {error}" if name in form else str(error)
+                    for name, errors in form.errors.items() for error in errors]
+        flash("Nothing was sent. " + "; ".join(problems), "error")
+        return redirect(url_for("letters.index", position_id=position.id))
+    try:
+        send_at = to_utc(form.send_at.data, _zone(position)) if form.send_at.data else None
+        if send_at is not None and send_at <= datetime.now(UTC):
+            raise RecruiterError("That send time has already passed. Choose a later one, or "
+                                 "clear it to send as soon as the batch is released.")
+        batch, created = sending.freeze_batch(db.session, position, current_user,
+                                              send_at=send_at,
+                                              hold_until_accepted=bool(form.hold.data))
+    except (RecruiterError, ValueError) as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("letters.index", position_id=position.id))
+    due = queued_emails(batch) if created else []
+    status = status_of(position)
+    message = _frozen_message(batch, status, len(due)) if created else (
+        "Already sending: these letters were frozen once already. Nothing was frozen or sent "
+        "twice.", "info")
+    db.session.commit()
+    queue().enqueue(due)
+    flash(*message)
+    return _page(position)
+
+
+@bp.post("/positions/<int:position_id>/release")
+@requires("edit")
+def release(position_id: int) -> Response:
+    """The hire accepted: record it, and let the held letters go."""
+    position = get_position(db.session, org_id(), position_id)
+    due = sending.release(db.session, position)
+    status = status_of(position)
+    db.session.commit()
+    queue().enqueue(due)
+    if status is None:
+        flash("Recorded that the hire accepted. No letters are frozen yet.", "info")
+    elif status.batch.state == "scheduled":
+        flash(f"Recorded that the hire accepted. The letters leave on {status.send_at}.",
+              "success")
+    else:
+        flash(f"Recorded that the hire accepted. Sending {len(due)} "
+              f"email{'s' if len(due) != 1 else ''} now.", "success")
+    return _page(position)
+
+
+@bp.post("/positions/<int:position_id>/batch/cancel")
+@requires("edit")
+def cancel(position_id: int) -> Response:
+    """Cancel a held or scheduled batch: its letters are drafts again."""
+    position = get_position(db.session, org_id(), position_id)
+    try:
+        count = sending.cancel_batch(db.session, position)
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _page(position)
+    db.session.commit()
+    flash(f"Cancelled the batch. Nothing was sent; its {count} letters are drafts again.",
+          "success")
+    return redirect(url_for("letters.index", position_id=position.id))
+
+
+@bp.post("/positions/<int:position_id>/posted")
+@requires("edit")
+def posted(position_id: int) -> Response:
+    """A member confirms the letters for post were mailed."""
+    position = get_position(db.session, org_id(), position_id)
+    try:
+        count = sending.confirm_posted(db.session, position, current_user)
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"Marked {count} postal letter{'s' if count != 1 else ''} as mailed.", "success")
+    return _page(position)
+
+
+@bp.get("/positions/<int:position_id>/sending")
+@requires("read")
+def show(position_id: int) -> str:
+    """The batch: its gate, live progress, and every letter that needs a person."""
+    position = get_position(db.session, org_id(), position_id)
+    return render_template("sending/show.html", position=position, status=status_of(position),
+                           problems=sending.problems(db.session, position),
+                           hire=hire_of(position))
+
+
+@bp.get("/positions/<int:position_id>/sending.json")
+@requires("read")
+def progress(position_id: int) -> Response:
+    """The live numbers, for the progress script."""
+    position = get_position(db.session, org_id(), position_id)
+    batch = sending.batch_of(db.session, position)
+    return jsonify(progress_of(batch).as_json(batch.state if batch else None))
+
+
+@bp.get("/positions/<int:position_id>/failures.csv")
+@requires("read")
+def failures(position_id: int) -> Response:
+    """Failed and in-doubt letters with their reasons, for a spreadsheet."""
+    position = get_position(db.session, org_id(), position_id)
+    data = failures_csv(sending.problems(db.session, position))
+    return Response(data, mimetype="text/csv", headers={
+        "Content-Disposition": f'attachment; filename="failures-position-{position.id}.csv"'})
+
+
+@bp.post("/deliveries/<int:delivery_id>/resend", defaults={"action": "resend"})
+@bp.post("/deliveries/<int:delivery_id>/mark_sent", defaults={"action": "mark_sent"})
+@bp.post("/deliveries/<int:delivery_id>/cancel", defaults={"action": "cancel"})
+@requires("edit")
+def resolve(delivery_id: int, action: str) -> Response:
+    """A person decides about one failed or doubtful letter; the decision is recorded."""
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.organization_id != org_id():
+        abort(404)
+    position_id = delivery.letter.application.position_id
+    name = delivery.letter.application.candidate.full_name
+    try:
+        enqueue = sending.resolve(db.session, delivery, current_user, action)
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("sending.show", position_id=position_id))
+    db.session.commit()
+    if enqueue:
+        queue().enqueue([delivery_id])
+    done = {"resend": f"Sending the letter to {name} again.",
+            "mark_sent": f"Marked the letter to {name} as sent.",
+            "cancel": f"Cancelled the letter to {name}; it will not be sent."}[action]
+    flash(done, "success")
+    return redirect(url_for("sending.show", position_id=position_id))

@@ -1,0 +1,220 @@
+"""Letterhead PDFs: layout, splitting, page sizes, fonts and the restrictive URL fetcher."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from weasyprint import CSS, HTML
+
+from recruiter.errors import PdfError
+from recruiter.paths import LETTERS_DIR
+from recruiter.services.pdf import (
+    LetterAssetFetcher,
+    PdfLetter,
+    render_pdf,
+    render_pdfs,
+    render_print_bundle,
+    url_fetcher,
+)
+
+
+def letter(key: str = "a", *, paragraphs: int = 3, name: str = "Zoë Lefebvre",
+           sender_name: str = "", language: str = "en") -> PdfLetter:
+    body = "".join(f"<p>Paragraph {i} for {name}: thank you for the time you gave us and "
+                   "for the care you put into your application.</p>" for i in range(paragraphs))
+    return PdfLetter(
+        key=key, organization_name="Harbour Air Logistics",
+        organization_address=("1055 West Hastings Street", "Vancouver BC  V6E 2E9"),
+        date="22 November 2026", recipient=(name, "3120 Kingsway", "Vancouver BC  V5R 5K2"),
+        subject="Your application for Operations Coordinator", body_html=body,
+        sender_name=sender_name, sender_title="Operations Manager" if sender_name else "",
+        language=language)
+
+
+def pdf_text(pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "letter.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
+                           capture_output=True, text=True).stdout
+
+
+def page_count(pdf: bytes, tmp_path: Path) -> int:
+    path = tmp_path / "count.pdf"
+    path.write_bytes(pdf)
+    info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True,
+                          text=True).stdout
+    return int(re.search(r"Pages:\s+(\d+)", info).group(1))
+
+
+def page_size_points(pdf: bytes, tmp_path: Path) -> tuple[int, int]:
+    path = tmp_path / "size.pdf"
+    path.write_bytes(pdf)
+    info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True,
+                          text=True).stdout
+    width, height = re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups()
+    return round(float(width)), round(float(height))
+
+
+class SpyFetcher(LetterAssetFetcher):
+    """Records every URL WeasyPrint asks for and whether it was refused."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, bool]] = []
+
+    def fetch(self, url, headers=None):  # noqa: ANN001, ANN201, D102
+        try:
+            response = super().fetch(url, headers)
+        except ValueError:
+            self.calls.append((url, False))
+            raise
+        self.calls.append((url, True))
+        return response
+
+
+# The fetcher -----------------------------------------------------------------------------------
+
+def test_fetcher_refuses_passwd_in_an_img() -> None:
+    spy = SpyFetcher()
+    pdf = HTML(string='<p>x</p><img src="file:///etc/passwd">', url_fetcher=spy).write_pdf()
+    assert ("file:///etc/passwd", False) in spy.calls
+    assert b"root:" not in pdf
+
+
+def test_fetcher_refuses_passwd_in_a_css_url() -> None:
+    spy = SpyFetcher()
+    css = CSS(string='p { background: url("file:///etc/passwd") } '
+                     '@font-face { font-family: X; src: url(file:///etc/passwd) }',
+              url_fetcher=spy)
+    pdf = HTML(string='<p style="font-family: X">x</p>', url_fetcher=spy).write_pdf(
+        stylesheets=[css])
+    refused = [url for url, ok in spy.calls if not ok]
+    assert refused and all(url == "file:///etc/passwd" for url in refused)
+    assert not any(ok for _, ok in spy.calls)
+    assert b"root:" not in pdf
+
+
+@pytest.mark.parametrize("url", [
+    "file:///etc/passwd",
+    "file://evil.example.com/letters/letterhead.css",
+    "http://127.0.0.1/logo.png",
+    "https://example.com/logo.png",
+    "ftp://example.com/x",
+    f"{LETTERS_DIR.resolve().as_uri()}/../pyproject.toml",
+])
+def test_fetcher_refuses_everything_but_letter_assets(url: str) -> None:
+    with pytest.raises(ValueError, match="Refused"):
+        url_fetcher.fetch(url)
+
+
+def test_fetcher_serves_letter_assets_and_data_uris() -> None:
+    css = url_fetcher.fetch((LETTERS_DIR / "letterhead.css").resolve().as_uri())
+    assert b"@page" in css.read()
+    assert url_fetcher.fetch("data:text/plain;base64,aGVsbG8=").read() == b"hello"
+
+
+def test_fetcher_refuses_a_symlink_out_of_its_folder(tmp_path: Path) -> None:
+    root = tmp_path / "assets"
+    root.mkdir()
+    (root / "logo.png").symlink_to("/etc/passwd")
+    with pytest.raises(ValueError, match="not a letter asset"):
+        LetterAssetFetcher(root).fetch((root / "logo.png").as_uri())
+
+
+def test_letter_body_cannot_pull_local_files(tmp_path: Path) -> None:
+    hostile = PdfLetter(**{**letter().__dict__, "body_html":
+                           '<p>Hi</p><img src="file:///etc/passwd">'
+                           '<p style="background:url(file:///etc/hostname)">x</p>'})
+    text = pdf_text(render_pdf(hostile), tmp_path)
+    assert "Hi" in text and "root:" not in text
+
+
+# Layout and splitting --------------------------------------------------------------------------
+
+def test_batch_is_split_per_letter_by_marker_not_by_count(tmp_path: Path) -> None:
+    letters = [letter("one", name="Ana Silva"), letter("two", paragraphs=40, name="Bo Lindqvist"),
+               letter("three", name="Chidi Obi")]
+    one, two, three = render_pdfs(letters)
+    assert page_count(one, tmp_path) == 1
+    assert page_count(two, tmp_path) >= 2
+    assert page_count(three, tmp_path) == 1
+    texts = [pdf_text(pdf, tmp_path) for pdf in (one, two, three)]
+    for text, own, others in zip(texts, ["Ana Silva", "Bo Lindqvist", "Chidi Obi"],
+                                 [("Bo", "Chidi"), ("Ana", "Chidi"), ("Ana", "Bo")], strict=True):
+        assert own in text
+        assert not any(other in text for other in others)
+
+
+def test_page_numbers_only_when_a_letter_runs_past_one_page(tmp_path: Path) -> None:
+    short, long = render_pdfs([letter("s"), letter("l", paragraphs=40)])
+    assert "Page 1 of" not in pdf_text(short, tmp_path)
+    long_text = pdf_text(long, tmp_path)
+    pages = page_count(long, tmp_path)
+    assert f"Page 1 of {pages}" in long_text
+    assert f"Page {pages} of {pages}" in long_text
+
+
+@pytest.mark.parametrize(("size", "points"), [("A4", (595, 842)), ("letter", (612, 792))])
+def test_page_sizes(size: str, points: tuple[int, int], tmp_path: Path) -> None:
+    assert page_size_points(render_pdf(letter(), page_size=size), tmp_path) == points
+
+
+def test_unknown_page_size_is_refused() -> None:
+    with pytest.raises(PdfError, match="Unknown page size 'A5'"):
+        render_pdf(letter(), page_size="A5")
+
+
+def test_letterhead_holds_address_date_subject_and_recipient(tmp_path: Path) -> None:
+    text = pdf_text(render_pdf(letter()), tmp_path)
+    for expected in ("Harbour Air Logistics", "1055 West Hastings Street", "22 November 2026",
+                     "Zoë Lefebvre", "3120 Kingsway",
+                     "Your application for Operations Coordinator"):
+        assert expected in text
+
+
+def test_signature_block_only_when_a_sender_is_given(tmp_path: Path) -> None:
+    assert "Operations Manager" not in pdf_text(render_pdf(letter()), tmp_path)
+    signed = pdf_text(render_pdf(letter(sender_name="Jordan Reyes")), tmp_path)
+    assert "Jordan Reyes" in signed and "Operations Manager" in signed
+
+
+@pytest.mark.parametrize("name", [
+    "Nguyễn Thị Hương", "Γιώργος Παπαδόπουλος", "Анастасия Кузнецова", "Łukasz Żółć",
+    "محمد الأحمد", "שרה כהן",
+])
+def test_fonts_cover_international_names(name: str, tmp_path: Path) -> None:
+    text = pdf_text(render_pdf(letter(name=name)), tmp_path)
+    # pdftotext only gives the name back when every glyph was found in an embedded font.
+    words = name.split()
+    assert all(word in text for word in words), text
+
+
+def test_right_to_left_letters_are_laid_out_rtl() -> None:
+    from recruiter.services.pdf import _direction
+
+    assert _direction("محمد الأحمد، شكراً لك") == "rtl"
+    assert _direction("Dear Zoë, thank you") == "ltr"
+
+
+def test_keys_must_be_unique_and_safe() -> None:
+    with pytest.raises(PdfError, match="appears twice"):
+        render_pdfs([letter("a"), letter("a")])
+    with pytest.raises(PdfError, match="must be letters"):
+        render_pdfs([letter('a"><script>')])
+
+
+def test_print_bundle_holds_every_letter_and_pads_for_duplex(tmp_path: Path) -> None:
+    letters = [letter("a"), letter("b", paragraphs=40), letter("c")]
+    singles = [page_count(pdf, tmp_path) for pdf in render_pdfs(letters)]
+    assert page_count(render_print_bundle(letters), tmp_path) == sum(singles)
+    padded = sum(n + n % 2 for n in singles[:-1]) + singles[-1]
+    assert page_count(render_print_bundle(letters, duplex=True), tmp_path) == padded
+    with pytest.raises(PdfError, match="no letters"):
+        render_print_bundle([])
+
+
+def test_empty_batch_gives_no_pdfs() -> None:
+    assert render_pdfs([]) == []
