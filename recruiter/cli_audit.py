@@ -82,7 +82,9 @@ def purge(dry_run: bool) -> None:
 @click.option("--org", "org_name", required=True)
 def erase(email: str, org_name: str) -> None:
     """Erase one person by email now, or record the request while retention applies."""
-    request = retention.request_erasure(db.session, _org(org_name), email, None)
+    request = retention.request_erasure(
+        db.session, _org(org_name), email, None,
+        outbox=retention.outbox_folder(current_app.config["MAIL_URL"]))
     db.session.commit()
     if request.status == "done":
         retention.compact(db.session)

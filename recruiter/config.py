@@ -35,4 +35,10 @@ class DefaultConfig:
     LOAD_DEMO = False  # `recruiter serve` turns it on for the embedded default
     QUEUE_IMMEDIATE = False  # tests: run tasks inline
     SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt
+    PURGE_HOUR = "3"  # the daily purge of data past retention runs at HH:30 UTC
     SEND_MAX_ATTEMPTS = 8  # retries after 4xx replies or connection failures, then failed
+    # Deliveries a worker claims in one commit (the queued one and more of its organization,
+    # within the rate limit). 10 brings the commits per letter from 2 to 0.2, which is what
+    # makes sending as fast as mailmerge; more gains little (bench/README.md) but a worker that
+    # dies mid-batch leaves every claimed letter in doubt, sent or not: at most this many.
+    SEND_CLAIM_BATCH = 10

@@ -1,6 +1,7 @@
 """The background queue: Huey, with SQLite storage by default and Redis at scale.
 
-Tasks are thin wrappers over ``services.sending`` and carry only a delivery id; the database
+Tasks are thin wrappers over ``services.sending`` and carry only a delivery id (a worker sends
+that delivery and a few more of the same organization, see ``SEND_CLAIM_BATCH``); the database
 row, not the queue, says whether a letter still has to go. A periodic sweep re-enqueues due
 deliveries, so a lost queue message delays a letter but never loses it.
 """
@@ -22,11 +23,12 @@ from .extensions import db
 
 @dataclass
 class Queue:
-    """The app's Huey instance and its two tasks."""
+    """The app's Huey instance and its tasks."""
 
     huey: Huey
     send: TaskWrapper
     sweep: TaskWrapper
+    purge: TaskWrapper
 
     def enqueue(self, delivery_ids: Iterable[int]) -> None:
         """Ask a worker to send each delivery (after the caller committed)."""
@@ -49,19 +51,25 @@ def _huey(url: str, immediate: bool) -> Huey:
 
 def init_queue(app: Flask) -> Queue:
     """Build the queue for ``app``; tasks run inside an app context of that app."""
-    from .services import sending
+    from .services import retention, sending
 
     huey = _huey(app.config["QUEUE_URL"], bool(app.config.get("QUEUE_IMMEDIATE")))
     timeout = timedelta(seconds=float(app.config.get("SENDING_TIMEOUT", 600)))
 
     @huey.task(name="send_delivery")
     def send(delivery_id: int) -> str:
+        # Claims this delivery and up to SEND_CLAIM_BATCH - 1 other due ones of its
+        # organization; their own queue messages then find them taken and are dropped.
         with app.app_context():
-            attempt = sending.deliver(db.session, delivery_id, app.config["MAIL_URL"],
-                                      max_attempts=int(app.config.get("SEND_MAX_ATTEMPTS", 8)))
-        if attempt.retry_at is not None and not huey.immediate:
-            send.schedule((delivery_id,), eta=attempt.retry_at)
-        return attempt.state
+            attempts = sending.deliver_batch(
+                db.session, delivery_id, app.config["MAIL_URL"],
+                max_attempts=int(app.config.get("SEND_MAX_ATTEMPTS", 8)),
+                batch=int(app.config.get("SEND_CLAIM_BATCH", 10)), sending_timeout=timeout)
+        if not huey.immediate:
+            for attempt in attempts:
+                if attempt.retry_at is not None:
+                    send.schedule((attempt.delivery_id,), eta=attempt.retry_at)
+        return attempts[0].state
 
     @huey.periodic_task(crontab(minute="*"), name="sweep")
     def sweep() -> int:
@@ -71,7 +79,16 @@ def init_queue(app: Flask) -> Queue:
             send(delivery_id)
         return len(due)
 
-    queue = Queue(huey, send, sweep)
+    @huey.periodic_task(crontab(hour=app.config.get("PURGE_HOUR", "3"), minute="30"),
+                        name="purge")
+    def purge() -> int:
+        """Daily: delete personal data past retention, as `recruiter audit purge` does."""
+        with app.app_context():
+            report = retention.run_purge(db.session, Path(app.instance_path),
+                                         app.config["MAIL_URL"])
+        return report.candidates
+
+    queue = Queue(huey, send, sweep, purge)
     app.extensions["recruiter.queue"] = queue
     return queue
 

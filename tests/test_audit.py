@@ -346,7 +346,7 @@ def test_removing_a_letter_or_its_bytes_is_found(db, send, runner) -> None:  # n
 
 
 def test_update_and_delete_of_audit_rows(db, make_org) -> None:  # noqa: ANN001
-    """PostgreSQL refuses every UPDATE and DELETE; SQLite cannot, and verify catches it."""
+    """PostgreSQL refuses every UPDATE, DELETE and TRUNCATE; SQLite cannot, verify catches it."""
     org = make_org()
     audit.record(db, org.id, "test.event", payload={"n": 1})
     audit.record(db, org.id, "test.event", payload={"n": 2})
@@ -354,7 +354,8 @@ def test_update_and_delete_of_audit_rows(db, make_org) -> None:  # noqa: ANN001
     before = [(e.id, e.seq, e.action, e.payload, e.hash) for e in events(db, org)]
     statements = (update(AuditEvent).values(action="test.changed"),
                   text("UPDATE audit_event SET payload = '{}'"),
-                  delete(AuditEvent), text("DELETE FROM audit_event"))
+                  delete(AuditEvent), text("DELETE FROM audit_event"),
+                  text("TRUNCATE audit_event"))
     if not is_postgres(db):
         db.execute(statements[0])
         db.commit()
@@ -761,6 +762,45 @@ def test_erasure_past_retention_is_carried_out_at_once(  # noqa: ANN001
     assert result.output.startswith("restricted:")
     assert candidate(db, other["email"]) is not None
     assert verify_cli(runner).exit_code == 0
+
+
+@pytest.mark.slow
+def test_erasure_removes_the_outbox_copy_of_the_letter(  # noqa: ANN001
+        app, db, send, runner, tmp_path) -> None:
+    """The `.eml` outbox holds a copy of every sent letter; erasure deletes that copy too."""
+    rows = vancouver_rows()
+    app.config["MAIL_URL"] = (tmp_path / "outbox").as_uri()
+    person, other = rows[1], rows[2]
+    sent = send(small_csv([rows[0], person, other], hired=rows[0]["email"]))
+    outbox = tmp_path / "outbox"
+    assert len(list(outbox.glob("*.eml"))) == 2
+    db.get(Position, sent.position.id).filled_at = datetime.now(UTC) - timedelta(days=400)
+    db.commit()
+    result = runner.invoke(args=["audit", "erase", person["email"], "--org", ORG])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("done:")
+    assert personal_in_files(tmp_path, personal_texts([person])) == {}
+    left = list(outbox.glob("*.eml"))
+    assert len(left) == 1 and other["email"].encode() in left[0].read_bytes()
+    assert verify_cli(runner).exit_code == 0
+
+
+def test_purge_is_a_periodic_task_of_the_queue(app, db, send, tmp_path) -> None:  # noqa: ANN001
+    """The scheduled purge runs daily from the worker, and does what `audit purge` does."""
+    from recruiter.queue import queue
+
+    rows = vancouver_rows()
+    app.config["MAIL_URL"] = (tmp_path / "outbox").as_uri()
+    sent = send(small_csv([rows[0], rows[1]], hired=rows[0]["email"]))
+    huey, purge = queue().huey, queue().purge
+    assert "purge" in [t.name for t in huey.read_periodic(datetime(2026, 12, 1, 3, 30))]
+    assert "purge" not in [t.name for t in huey.read_periodic(datetime(2026, 12, 1, 4, 30))]
+    assert purge.call_local() == 0  # nothing past retention yet
+    db.get(Position, sent.position.id).filled_at = datetime.now(UTC) - timedelta(days=400)
+    db.commit()
+    assert purge.call_local() == 2  # the hire and the declined candidate
+    assert personal_in_tables(db, personal_texts(rows[:2])) == {}
+    assert list((tmp_path / "outbox").glob("*.eml")) == []
 
 
 # --- events never hold personal text ------------------------------------------------------------

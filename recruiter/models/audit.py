@@ -51,4 +51,6 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
   FOR EACH ROW EXECUTE FUNCTION audit_event_immutable();
+CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
+  FOR EACH STATEMENT EXECUTE FUNCTION audit_event_immutable();
 """).execute_if(dialect="postgresql"))

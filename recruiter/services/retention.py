@@ -217,8 +217,11 @@ def _candidates_with(session: Session, org: Organization, digest: str) -> list[C
 
 
 def request_erasure(session: Session, org: Organization, email: str, member: Member | None, *,
-                    now: datetime | None = None) -> ErasureRequest:
-    """Erase one person now, or record the request as restricted while retention applies."""
+                    now: datetime | None = None, outbox: Path | None = None) -> ErasureRequest:
+    """Erase one person now, or record the request as restricted while retention applies.
+
+    ``outbox`` is the ``file://`` mail folder, whose copies of the person's letters go too.
+    """
     now = now or datetime.now(UTC)
     digest = _email_hash(email)
     people = _candidates_with(session, org, digest)
@@ -242,7 +245,7 @@ def request_erasure(session: Session, org: Organization, email: str, member: Mem
         request.reason = "Erased on request." if ids else "No personal data was held."
         request.carried_out_at = now
         if ids:
-            _purge_candidates(session, org, ids, "erasure request", now, None)
+            _purge_candidates(session, org, ids, "erasure request", now, outbox)
     session.add(request)
     record(session, org.id, f"erasure.{request.status}", actor=member, subject=request,
            payload={"email_sha256": digest, "candidates": len(ids)})

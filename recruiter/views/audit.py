@@ -14,6 +14,7 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
@@ -224,7 +225,9 @@ def erasure() -> Response | str:
     form = ErasureForm()
     if not form.validate_on_submit():
         return _settings_page(RetentionForm(months=org.retention_months), form)
-    result = retention.request_erasure(db.session, org, form.email.data or "", current_user)
+    result = retention.request_erasure(
+        db.session, org, form.email.data or "", current_user,
+        outbox=retention.outbox_folder(current_app.config["MAIL_URL"]))
     db.session.commit()
     if result.status == "done":
         flash(f"Done. {result.reason}", "success")
