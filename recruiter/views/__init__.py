@@ -15,8 +15,9 @@ def blueprints() -> list[Blueprint]:
     from .main import bp as main
     from .members import bp as members
     from .notes import bp as notes
+    from .organization import bp as organization
     from .positions import bp as positions
     from .sending import bp as sending
 
     return [main, auth, positions, candidates, notes, boilerplates, letters, sending, members,
-            audit]
+            organization, audit]

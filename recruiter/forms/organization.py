@@ -1,0 +1,57 @@
+"""The organization's settings: letterhead, sender, time zone and sending rate (admins only)."""
+
+from __future__ import annotations
+
+from zoneinfo import available_timezones
+
+from babel import Locale, UnknownLocaleError
+from flask_wtf import FlaskForm
+from wtforms import EmailField, IntegerField, StringField, TextAreaField
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    InputRequired,
+    Length,
+    NumberRange,
+    ValidationError,
+)
+
+RATE_MIN, RATE_MAX = 1, 10_000
+
+
+def _time_zone(form: FlaskForm, field: StringField) -> None:
+    if (field.data or "").strip() not in available_timezones():
+        raise ValidationError("Enter a time zone such as America/Vancouver or Europe/Berlin.")
+
+
+def _locale(form: FlaskForm, field: StringField) -> None:
+    try:
+        Locale.parse((field.data or "").strip())
+    except (ValueError, UnknownLocaleError) as exc:
+        raise ValidationError("Enter a locale such as en_CA, en_GB or fr_CA.") from exc
+
+
+class OrganizationForm(FlaskForm):
+    """What every letter of the organization is signed and sent with."""
+
+    name = StringField("Organization name", validators=[DataRequired(), Length(max=200)],
+                       description="Shown in the letterhead and in the letters.")
+    address = TextAreaField("Postal address", validators=[Length(max=1000)],
+                            description="One line per line of the letterhead.")
+    sender_name = StringField("Signed by", validators=[Length(max=200)],
+                              description="The person who signs the letters.")
+    sender_title = StringField("Their title", validators=[Length(max=200)])
+    sender_email = EmailField(
+        "Sender email address", validators=[DataRequired(), Email(), Length(max=320)],
+        description="The From address of every email letter. Letters cannot be sent without it.")
+    timezone = StringField(
+        "Time zone", validators=[DataRequired(), _time_zone],
+        description="Dates in letters, \"send at\" times and business mornings use it.")
+    locale = StringField("Locale", validators=[DataRequired(), Length(max=16), _locale],
+                         description="How dates are written in letters, e.g. en_CA.")
+    send_rate_per_minute = IntegerField(
+        "Emails per minute", validators=[
+            InputRequired("Enter a number of emails per minute."),
+            NumberRange(RATE_MIN, RATE_MAX, f"Choose between {RATE_MIN} and {RATE_MAX}.")],
+        description="The most the workers send for this organization in any minute; ask your "
+                    "mail provider for its limit.")
