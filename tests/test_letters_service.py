@@ -6,7 +6,6 @@ import csv
 import io
 import re
 import subprocess
-import time
 import zipfile
 from datetime import UTC, date
 from email import message_from_bytes, policy
@@ -367,16 +366,17 @@ def test_refresh_has_no_n_plus_one(db, make_org, make_position):
 
 @pytest.mark.slow
 def test_refresh_handles_5000_applications(db, make_org, make_position):
-    """5,000 applications refresh in a few seconds, the first time and again."""
+    """5,000 applications get one letter each, and a second refresh leaves them as they were.
+
+    How fast is measured by bench/bench_web.py, never by a timed test.
+    """
     position = make_position(org=make_org("Big Org"), csv=synthetic_csv(5000))
-    started = time.perf_counter()
     letters = refresh(db, position)
-    first = time.perf_counter() - started
-    started = time.perf_counter()
-    refresh(db, position)
-    again = time.perf_counter() - started
     assert len(letters) == 4999
-    assert first < 10 and again < 5, (first, again)
+    assert len({x.application_id for x in letters}) == 4999
+    hashes = {x.id: x.content_hash for x in letters}
+    again = refresh(db, position)
+    assert {x.id: x.content_hash for x in again} == hashes
 
 
 def test_zip_holds_every_letter_and_a_safe_index(db, make_position, monkeypatch):
