@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -97,7 +97,13 @@ class Application(db.Model):
     candidate: Mapped[Candidate] = relationship()
     note_updated_by: Mapped[Member | None] = relationship()
 
-    __table_args__ = (UniqueConstraint("position_id", "candidate_id"),)
+    __table_args__ = (
+        UniqueConstraint("position_id", "candidate_id"),
+        # Covers the notes page's filter and services/review.py's key, read on every view of
+        # the letter list, so neither reads the rows (and their notes) of a large position.
+        Index("ix_application_review", "position_id", "outcome", "stage", "channel",
+              "note_revision", "candidate_id", "id"),
+    )
 
     @property
     def gets_letter(self) -> bool:

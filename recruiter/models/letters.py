@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -70,6 +79,13 @@ class Letter(db.Model):
     boilerplate_version: Mapped[BoilerplateVersion] = relationship()
     approved_by: Mapped[Member | None] = relationship(foreign_keys=[approved_by_id])
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="letter")
+
+    # Covers services/review.py's key and the status counts of the letter list, so neither
+    # reads the letter rows with their text, HTML, PDF and .eml. It leads with the organization
+    # so that SQLite's planner prefers it to the unique index on application_id even without
+    # ANALYZE statistics (the queries join on both columns).
+    __table_args__ = (Index("ix_letter_review", "organization_id", "application_id", "status",
+                            "updated_at", "id"),)
 
 
 class Delivery(db.Model):

@@ -8,21 +8,22 @@ from flask import (
     Blueprint,
     Response,
     abort,
+    current_app,
     flash,
     redirect,
     render_template,
+    request,
     stream_with_context,
     url_for,
 )
 from flask_login import current_user
 from markupsafe import Markup, escape
-from sqlalchemy import select
 
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
-from ..models import Application, Letter, Position
-from ..services import audit
+from ..models import Letter, Position
+from ..services import audit, review
 from ..services import letters as service
 from ..services.positions import get_position
 from .access import org_id, requires
@@ -40,27 +41,34 @@ def _letter(letter_id: int) -> Letter:
     return letter
 
 
-def _position_letters(position):  # noqa: ANN001, ANN202
-    if current_user.can("edit"):
-        letters = service.refresh_letters(db.session, position)
+def _review(position: Position) -> review.Review:
+    """The position's letters and findings; for editors, every letter is brought up to date."""
+    editable = current_user.can("edit")
+    cache = current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
+    result = review.review_of(db.session, position, cache, refresh=editable)
+    if editable:
         db.session.commit()
-    else:
-        letters = db.session.scalars(select(Letter).join(Application).where(
-            Application.position_id == position.id).order_by(Letter.id)).all()
-    return letters, service.letter_findings(position, letters)
+    return result
 
 
 @bp.get("/positions/<int:position_id>/letters")
 @requires("read")
 def index(position_id: int) -> str:
-    """Every letter of the position with its status and check counts."""
+    """The position's letters with their status and check counts, a page at a time."""
     position = get_position(db.session, org_id(), position_id)
-    letters, findings = _position_letters(position)
-    counts = service.review_counts(letters, findings)
+    result = _review(position)
+    per_page = int(current_app.config.get("LETTERS_PER_PAGE", 50))
+    total = len(result.letter_ids)
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(max(request.args.get("page", 1, type=int), 1), pages)
+    letters = review.letters_by_id(db.session,
+                                   result.letter_ids[(page - 1) * per_page:page * per_page])
     form = ApproveAllForm()  # the member types the count: that is the confirmation
     return render_template("letters/index.html", position=position, letters=letters,
-                           findings=findings, counts=counts, form=form,
-                           differentiator_findings=service.differentiator_findings(position))
+                           findings=result.findings,
+                           counts=review.review_counts(db.session, position, result), form=form,
+                           page=page, pages=pages,
+                           differentiator_findings=result.differentiator_findings)
 
 
 @bp.post("/positions/<int:position_id>/letters/approve")
@@ -91,10 +99,10 @@ def show(letter_id: int) -> str:
     """One letter: highlighted checks, the email and the PDF side by side."""
     letter = _letter(letter_id)
     position = letter.application.position
-    letters, findings = _position_letters(position)
-    ids = [item.id for item in letters]
+    result = _review(position)
+    ids = result.letter_ids
     index_ = ids.index(letter.id) if letter.id in ids else 0
-    mine = findings.get(letter.id, [])
+    mine = result.findings.get(letter.id, [])
     return render_template(
         "letters/show.html", letter=letter, position=position, findings=mine,
         highlighted=highlight(letter.text, mine),
@@ -150,7 +158,7 @@ def approve(letter_id: int) -> Response:
     form = ApproveForm()
     position = letter.application.position
     # The whole batch, so checks that compare letters (duplicates, colder) count here too.
-    findings = _position_letters(position)[1].get(letter.id, [])
+    findings = _review(position).findings.get(letter.id, [])
     try:
         service.approve_letter(db.session, letter, findings, current_user,
                                acknowledge=bool(form.validate_on_submit()

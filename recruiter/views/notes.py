@@ -7,19 +7,23 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import case, func, select
-from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..errors import Conflict, RecruiterError
 from ..extensions import db
 from ..forms.notes import NoteForm, note_form
 from ..models import Application, Candidate, Position
-from ..services.positions import get_application, get_position, save_note
+from ..services.positions import (
+    BY_NAME,
+    application_page,
+    get_application,
+    get_position,
+    save_note,
+)
 from .access import org_id, requires
 
 bp = Blueprint("notes", __name__)
 LETTER_OUTCOMES = ("declined", "pending")  # Application.gets_letter, as SQL
-BY_NAME = (Candidate.last_name, Candidate.first_name, Application.id)
 
 
 def _letter_applications(position_id: int):  # noqa: ANN202
@@ -28,7 +32,7 @@ def _letter_applications(position_id: int):  # noqa: ANN202
 
 
 def _per_page() -> int:
-    return int(current_app.config.get("NOTES_PER_PAGE", 100))
+    return int(current_app.config.get("NOTES_PER_PAGE", 50))
 
 
 def _progress(position_id: int) -> tuple[int, int]:
@@ -64,10 +68,7 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     written, total = _progress(position.id)
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(page, pages)
-    applications = list(db.session.scalars(
-        _letter_applications(position.id)
-        .options(selectinload(Application.candidate), selectinload(Application.note_updated_by))
-        .order_by(*BY_NAME).limit(per_page).offset((page - 1) * per_page)))
+    applications = application_page(db.session, position.id, page, per_page, LETTER_OUTCOMES)
     shown = {a.id for a in applications}
     for application_id in states.keys() - shown:  # refused, and no longer on this page
         applications.insert(0, db.session.get(Application, application_id))

@@ -5,17 +5,18 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms import options
 from ..forms.positions import AUTO_BOILERPLATE, DifferentiatorForm, OutcomeForm, PositionForm
-from ..models import Application, Boilerplate, Candidate
+from ..models import Application, Boilerplate
 from ..services.boilerplates import get_boilerplate
 from ..services.checks import BatchFacts, check_differentiator
 from ..services.positions import (
+    application_page,
     create_position,
     get_position,
     hire_of,
@@ -95,19 +96,18 @@ def show(position_id: int) -> str:
     """The position: its hire, differentiator and candidates, a page at a time."""
     position = get_position(db.session, org_id(), position_id)
     page = max(request.args.get("page", 1, type=int), 1)
-    per_page = current_app.config.get("CANDIDATES_PER_PAGE", 100)
+    per_page = int(current_app.config.get("CANDIDATES_PER_PAGE", 50))
     total = db.session.scalar(select(func.count()).select_from(Application)
                               .where(Application.position_id == position.id)) or 0
-    applications = db.session.scalars(
-        select(Application).join(Candidate).where(Application.position_id == position.id)
-        .options(selectinload(Application.candidate))
-        .order_by(Candidate.last_name, Candidate.first_name, Application.id)
-        .limit(per_page).offset((page - 1) * per_page)).all()
+    pages = max((total + per_page - 1) // per_page, 1)
+    page = min(page, pages)
+    applications = application_page(db.session, position.id, page, per_page)
     hire = db.session.scalar(select(Application).where(
-        Application.position_id == position.id, Application.outcome == "hired"))
+        Application.position_id == position.id, Application.outcome == "hired")
+        .options(joinedload(Application.candidate)))
     return render_template(
         "positions/show.html", position=position, applications=applications, hire=hire,
-        total=total, page=page, pages=max((total + per_page - 1) // per_page, 1),
+        total=total, page=page, pages=pages,
         outcome_form=OutcomeForm())
 
 

@@ -1,0 +1,120 @@
+"""The big pages issue as many queries for 200 applications as for 10, and stay correct."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from conftest import VANCOUVER
+from sqlalchemy import event, select
+
+from recruiter.extensions import db as _db
+from recruiter.models import Application, Candidate, Letter
+
+PAGES = ("/positions/{id}", "/positions/{id}/letters", "/positions/{id}/notes",
+         "/positions/{id}?page=2", "/positions/{id}/letters?page=2",
+         "/positions/{id}/notes?page=2")
+
+
+def candidates_csv(count: int) -> bytes:
+    """``count`` Vancouver rows with unique emails; the first row is the hire."""
+    header, *rows = VANCOUVER.read_text(encoding="utf-8").splitlines()
+    body = [rows[i % len(rows)].replace("@", f"{i}@", 1) for i in range(count)]
+    body = [body[0]] + [line.replace(",hired,", ",declined,") for line in body[1:]]
+    return ("\n".join([header, *body]) + "\n").encode()
+
+
+@contextmanager
+def counting() -> Iterator[list[str]]:
+    """Every SQL statement the engine runs inside the block."""
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(_db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(_db.engine, "before_cursor_execute", count)
+
+
+def queries(client, url: str) -> int:  # noqa: ANN001
+    """Statements for one view of ``url``, after a first view that renders the letters."""
+    assert client.get(url).status_code == 200
+    _db.session.remove()  # the tests share one app context: start from an empty session
+    with counting() as statements:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(statements)
+
+
+def test_page_queries_do_not_grow_with_the_position(app, client, login, make_position):
+    """Position page, letter list and notes page: same query count for 10 and 200 people."""
+    app.config.update(CANDIDATES_PER_PAGE=5, NOTES_PER_PAGE=5, LETTERS_PER_PAGE=5)
+    member = login("manager")
+    small = make_position(org=member.organization, csv=candidates_csv(10))
+    large = make_position(org=member.organization, csv=candidates_csv(200),
+                          title="Warehouse Lead")
+    ids = small.id, large.id
+    for page in PAGES:
+        few = queries(client, page.format(id=ids[0]))
+        many = queries(client, page.format(id=ids[1]))
+        assert few == many, (page, few, many)
+        assert many <= 16, (page, many)
+
+
+def test_letter_list_is_paginated_and_counts_every_letter(app, client, login, make_position):
+    """The list shows one page of letters; counts, the pager and approve-all cover them all."""
+    app.config["LETTERS_PER_PAGE"] = 10
+    member = login("manager")
+    position = make_position(org=member.organization)
+    first = client.get(f"/positions/{position.id}/letters").text
+    last = client.get(f"/positions/{position.id}/letters?page=3").text
+    beyond = client.get(f"/positions/{position.id}/letters?page=99").text
+    rows = re.compile(r'<a href="/letters/\d+">')
+    assert len(rows.findall(first)) == 10
+    assert len(rows.findall(last)) == 9 and "Page 3 of 3" in last
+    assert beyond.count("Page 3 of 3") == 1  # past the end: the last page
+    assert "29 letters" in first and "<strong>29</strong> letters" in first
+
+
+def test_letter_list_follows_a_saved_note_and_a_renamed_candidate(client, db, login,
+                                                                  make_position):
+    """The cached review is dropped when a note or a candidate changes, never served stale."""
+    member = login("manager")
+    position = make_position(org=member.organization)
+    application = db.scalar(select(Application).join(Candidate).where(
+        Application.position_id == position.id, Candidate.first_name == "Daniel"))
+    assert client.get(f"/positions/{position.id}/letters").status_code == 200
+    letter = db.scalar(select(Letter).where(Letter.application_id == application.id))
+    client.post(f"/applications/{application.id}/note", data={
+        "note": "Your roster rebuild cut overtime by a fifth.",
+        "base_revision": application.note_revision})
+    page = client.get(f"/letters/{letter.id}").text
+    assert "Your roster rebuild cut overtime by a fifth." in page
+    response = client.post(f"/applications/{application.id}/edit", data={
+        "first_name": "Danny", "last_name": "Okafor", "email": application.candidate.email,
+        "stage": application.stage, "channel": "auto", "language": "en"})
+    assert response.status_code == 302
+    assert client.get(f"/positions/{position.id}/letters").status_code == 200
+    page = client.get(f"/letters/{letter.id}").text
+    assert "Dear Danny" in page
+
+
+def test_approving_keeps_the_review_cached(client, db, login, make_position):
+    """Approving a letter changes no input: the next list view is not a full re-check."""
+    member = login("manager")
+    position = make_position(org=member.organization)
+    url = f"/positions/{position.id}/letters"
+    draft = select(Letter.id).join(Application).where(Application.position_id == position.id,
+                                                       Letter.status == "draft")
+    before = queries(client, url)
+    letter_id = db.scalars(draft).first()
+    client.post(f"/letters/{letter_id}/approve", data={"acknowledge": "y"})
+    _db.session.remove()
+    with counting() as statements:
+        page = client.get(url).text
+    assert len(statements) == before
+    assert "1 approved" in page
