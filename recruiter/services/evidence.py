@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from sqlalchemy import and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from ..models import Application, AuditEvent, Delivery, Letter, Member, Organization, Position
 from .audit import record, sha256_hex
@@ -74,10 +74,24 @@ def _letters(session: Session, position: Position) -> list[Letter]:
     letters = session.scalars(
         select(Letter).join(Application).where(Application.position_id == position.id,
                                                Letter.frozen_at.is_not(None))
-        .options(selectinload(Letter.application).selectinload(Application.candidate),
+        .options(defer(Letter.eml), defer(Letter.pdf), defer(Letter.html), defer(Letter.text),
+                 selectinload(Letter.application).selectinload(Application.candidate),
                  selectinload(Letter.deliveries), selectinload(Letter.approved_by))
         .order_by(Letter.id)).all()
     return list(letters)
+
+
+BYTES_CHUNK = 50  # letters whose stored bytes are in memory at once while writing the ZIP
+
+
+def _stored_bytes(session: Session, letters: list[Letter]):  # noqa: ANN202
+    """(letter, eml, pdf) for each letter, reading the bytes a chunk at a time."""
+    for start in range(0, len(letters), BYTES_CHUNK):
+        chunk = letters[start:start + BYTES_CHUNK]
+        stored = {row.id: (row.eml, row.pdf) for row in session.execute(
+            select(Letter.id, Letter.eml, Letter.pdf).where(Letter.id.in_([x.id for x in chunk])))}
+        for letter in chunk:
+            yield (letter, *stored.get(letter.id, (None, None)))
 
 
 def chain_segment(session: Session, position: Position, letters: list[Letter]) -> list[dict]:
@@ -109,7 +123,8 @@ def _delivery(letter: Letter) -> Delivery | None:
     return letter.deliveries[0] if letter.deliveries else None
 
 
-def _entry(letter: Letter, stem: str, recorded: dict[int, dict]) -> dict[str, Any]:
+def _entry(letter: Letter, stem: str, recorded: dict[int, dict], eml: bytes | None,
+           pdf: bytes | None) -> dict[str, Any]:
     cand = letter.application.candidate
     delivery = _delivery(letter)
     entry: dict[str, Any] = {
@@ -131,8 +146,8 @@ def _entry(letter: Letter, stem: str, recorded: dict[int, dict]) -> dict[str, An
     if cand.purged_at is not None:
         entry["purged"] = {"at": cand.purged_at.isoformat(), "rule": cand.purge_rule}
     else:
-        entry["files"] = [name for name, data in ((f"letters/{stem}.eml", letter.eml),
-                                                  (f"letters/{stem}.pdf", letter.pdf)) if data]
+        entry["files"] = [name for name, data in ((f"letters/{stem}.eml", eml),
+                                                  (f"letters/{stem}.pdf", pdf)) if data]
     return entry
 
 
@@ -149,12 +164,11 @@ def write_export(session: Session, position: Position, out: IO[bytes],
     rows = [["letter", "candidate", "email", "channel", "status", "delivery_state", "sent_at",
              "message_id", "eml_file", "eml_sha256", "pdf_file", "pdf_sha256", "purged"]]
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for number, letter in enumerate(letters, start=1):
+        for number, (letter, eml, pdf) in enumerate(_stored_bytes(session, letters), start=1):
             stem = _file_stem(number, width, letter.application)
-            entry = _entry(letter, stem, recorded)
+            entry = _entry(letter, stem, recorded, eml, pdf)
             entries.append(entry)
-            for name, data in ((f"letters/{stem}.eml", letter.eml),
-                               (f"letters/{stem}.pdf", letter.pdf)):
+            for name, data in ((f"letters/{stem}.eml", eml), (f"letters/{stem}.pdf", pdf)):
                 if name in entry["files"] and data is not None:
                     archive.writestr(name, data)
                     sums.append(f"{sha256_hex(data)}  {name}")
