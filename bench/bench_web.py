@@ -9,17 +9,20 @@ and an admin, and one position with ``--applications`` candidates imported throu
 about 85%, some names outside ASCII). Its letters are rendered once with
 ``letters.refresh_letters``. All of this is outside the timing.
 
-The app is then served by werkzeug's ``run_simple`` (threaded) in its own process. This
-process signs in as the manager and runs ``--clients`` threads, each with its own
-``requests.Session`` carrying the signed-in cookie, sending ``--requests`` requests in total
-to each page, every request for a random page number of that list:
+The pages are then served as the README's deployment notes run the app: gunicorn with one
+worker process per core, 4 threads each (``--web werkzeug`` serves them with werkzeug's
+threaded ``run_simple`` in one process instead). This process signs in as the manager and
+runs ``--clients`` threads, each with its own ``requests.Session`` carrying the signed-in
+cookie, sending ``--requests`` requests in total to each page, every request for a random page
+number of that list:
 
 - the position page, ``/positions/<id>?page=N`` (the candidate table);
 - the letter review list, ``/positions/<id>/letters?page=N``;
 - the notes page, ``/positions/<id>/notes?page=N``.
 
-Each page gets one warm-up request first, not counted. p50 and p95 are per page; every
-response must be 200 and show the position's title.
+Each page first gets ``--clients`` warm-up requests at once, not counted, so that every
+server process has the page's review ready. p50 and p95 are per page; every response must be
+200 and show the position's title.
 
 **Baseline, same run:** the same pages served by the code as it was before issue 7 (commit
 ``--baseline-ref``, exported with ``git archive`` into a temporary folder, never checked out
@@ -32,7 +35,8 @@ into their rows: the real PDF of one letter, rendered once, with a per-letter tr
 and the real ``.eml`` of one letter (``letters.letter_eml``) with each letter's own address
 and Message-ID put in. Rendering 5,000 PDFs would take minutes and is ``bench_pdf``'s subject.
 Then the admin downloads the audit evidence ZIP (``/audit/positions/<id>/export.zip``) and
-the letters ZIP (``/positions/<id>/letters.zip``, streamed), each from a fresh server. For
+the letters ZIP (``/positions/<id>/letters.zip``, streamed), each from a fresh werkzeug
+server (one process, so its memory is the export's). For
 each: the time to the last byte, the size, and the serving process's peak RSS (``VmHWM`` in
 ``/proc/PID/status``, reset through ``/proc/PID/clear_refs`` just before the export).
 
@@ -195,14 +199,24 @@ class Server:
     url: str
 
     @classmethod
-    def start(cls, folder: Path, code_root: Path) -> Server:
-        """Start ``code_root``'s recruiter on the instance in ``folder``."""
+    def start(cls, folder: Path, code_root: Path, web: str = "werkzeug", workers: int = 1,
+              threads: int = 4) -> Server:
+        """Start ``code_root``'s recruiter on the instance in ``folder``.
+
+        ``web`` is "werkzeug" (run_simple, threaded, one process) or "gunicorn" (as the
+        deployment notes run it: ``workers`` processes of ``threads`` threads each).
+        """
         port = _free_port()
         env = {**os.environ, "PYTHONPATH": str(code_root),
                "RECRUITER_INSTANCE_PATH": str(folder / "instance")}
-        process = subprocess.Popen(
-            [sys.executable, "-c", SERVE, json.dumps(app_config(folder)), str(port)],
-            cwd=code_root, env=env, stdout=subprocess.DEVNULL)
+        if web == "gunicorn":
+            command = [sys.executable, "-m", "gunicorn", "--workers", str(workers),
+                       "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+                       "--log-level", "warning",
+                       f"recruiter:create_app({app_config(folder)!r})"]
+        else:
+            command = [sys.executable, "-c", SERVE, json.dumps(app_config(folder)), str(port)]
+        process = subprocess.Popen(command, cwd=code_root, env=env, stdout=subprocess.DEVNULL)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -216,12 +230,27 @@ class Server:
         process.kill()
         raise RuntimeError("the server did not start within 60 s")
 
+    def pids(self) -> list[int]:
+        """The server process and its children (gunicorn's workers)."""
+        pid = self.process.pid
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            children = []
+        return [pid, *map(int, children)]
+
     def status_kb(self, key: str) -> int:
-        """A ``/proc/PID/status`` figure of the server, in kB."""
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-        return 0
+        """A ``/proc/PID/status`` figure of the server, in kB: the largest of its processes."""
+        found = 0
+        for pid in self.pids():
+            try:
+                lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                if line.startswith(key + ":"):
+                    found = max(found, int(line.split()[1]))
+        return found
 
     def reset_peak(self) -> bool:
         """Reset VmHWM to the current RSS; False where the kernel refuses."""
@@ -276,6 +305,22 @@ def page_count(session, url: str) -> int:  # noqa: ANN001
     return int(match.group(1)) if match else 1
 
 
+def _warm_up(url: str, cookies, clients: int) -> None:  # noqa: ANN001
+    """``clients`` requests at once, not counted: every server process gets to the page once."""
+    import requests
+
+    def get() -> None:
+        with requests.Session() as session:
+            session.cookies.update(cookies)
+            session.get(url, timeout=600)
+
+    threads = [threading.Thread(target=get) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def load(url: str, cookies, pages: dict[str, str], clients: int, requests_per_page: int,
          seed: int = 1) -> dict[str, PageResult]:  # noqa: ANN001
     """Send ``requests_per_page`` requests to every page from ``clients`` threads at once."""
@@ -288,6 +333,7 @@ def load(url: str, cookies, pages: dict[str, str], clients: int, requests_per_pa
         warm = requests.Session()
         warm.cookies.update(cookies)
         result = PageResult(name, pages=page_count(warm, url + path))
+        _warm_up(url + path, cookies, clients)
         results[name] = result
         for _ in range(requests_per_page):
             page = rng.randint(1, result.pages)
@@ -366,10 +412,10 @@ def baseline_tree(ref: str, into: Path) -> Path | None:
     return target
 
 
-def run_pages(folder: Path, code: Path, position_id: int, clients: int, requests_: int
-              ) -> tuple[dict[str, PageResult], float, float]:
+def run_pages(folder: Path, code: Path, position_id: int, clients: int, requests_: int,
+              web: str, workers: int) -> tuple[dict[str, PageResult], float, float]:
     """Serve ``code`` and load its three pages; (results, seconds, server peak RSS MB)."""
-    server = Server.start(folder, code)
+    server = Server.start(folder, code, web, workers)
     try:
         manager = signed_in(server.url, MANAGER)
         pages = {"position page": f"/positions/{position_id}",
@@ -413,11 +459,17 @@ def main(argv: list[str] | None = None) -> int:
                         help="requests per page for the baseline")
     parser.add_argument("--no-export", action="store_true", help="skip the ZIP exports")
     parser.add_argument("--db-dir", default=None, help="folder for the temporary instance")
+    parser.add_argument("--web", choices=("gunicorn", "werkzeug"), default="gunicorn",
+                        help="the page server: gunicorn as deployed, or werkzeug run_simple")
+    parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn worker processes (4 threads each)")
     args = parser.parse_args(argv)
+    served = (f"gunicorn, {args.web_workers} workers x 4 threads" if args.web == "gunicorn"
+              else "werkzeug run_simple threaded, 1 process")
 
     print(f"bench_web: {args.applications} applications, {args.clients} concurrent clients, "
           f"{time.strftime('%Y-%m-%d')}; {platform.processor() or 'cpu'}, {os.cpu_count()} "
-          f"cores, Python {platform.python_version()}; werkzeug run_simple threaded, 1 process")
+          f"cores, Python {platform.python_version()}; pages served by {served}")
     print(f"load average at the start: {_load_avg()}")
     with tempfile.TemporaryDirectory(dir=args.db_dir) as tmp:
         folder = Path(tmp)
@@ -427,15 +479,16 @@ def main(argv: list[str] | None = None) -> int:
               f"their letters rendered in {time.perf_counter() - start:.1f} s")
 
         results, seconds, pages_peak = run_pages(folder, ROOT, position_id, args.clients,
-                                                 args.requests)
+                                                 args.requests, args.web, args.web_workers)
         base = None
         code = baseline_tree(args.baseline_ref, folder) if args.baseline_ref else None
         if code is not None:
             base, base_seconds, base_peak = run_pages(folder, code, position_id, args.clients,
-                                                      args.baseline_requests)
+                                                      args.baseline_requests, args.web,
+                                                      args.web_workers)
         print_pages(f"As changed (issue 7), {args.requests} requests per page:", results,
                     seconds, base)
-        print(f"server peak RSS over the page load: {pages_peak:.0f} MB")
+        print(f"server peak RSS over the page load (largest process): {pages_peak:.0f} MB")
         if base is not None:
             print_pages(f"Baseline: the code at {args.baseline_ref}, "
                         f"{args.baseline_requests} requests per page:", base, base_seconds)
