@@ -78,6 +78,7 @@ def register_extensions(app: Flask) -> None:
     from .paths import MIGRATIONS_DIR
 
     db.init_app(app)
+    _tune_sqlite(app)
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR))
     csrf.init_app(app)
     limiter.init_app(app)
@@ -100,6 +101,32 @@ def register_extensions(app: Flask) -> None:
             "libharfbuzz-subset is missing: PDFs will render about 5 times slower. "
             "Install the Debian package libharfbuzz-subset0."
         )
+
+
+def _tune_sqlite(app: Flask) -> None:
+    """Put every SQLite file database of the app in WAL mode with synchronous=FULL.
+
+    WAL lets readers (the progress page) work while a worker writes, and makes each commit one
+    append and one fsync instead of several: sending is 1.3 times faster (bench/README.md).
+    FULL, not NORMAL, because a committed claim must survive a power loss: a letter whose
+    claim was lost could be sent a second time.
+    """
+    from sqlalchemy import event
+
+    from .extensions import db
+
+    with app.app_context():
+        engines = list(db.engines.values())
+    for engine in engines:
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            event.listen(engine, "connect", _sqlite_pragmas)
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.close()
 
 
 def register_blueprints(app: Flask) -> None:

@@ -1,8 +1,8 @@
 """The background queue: Huey, with SQLite storage by default and Redis at scale.
 
-Tasks are thin wrappers over ``services.sending`` and carry only a delivery id (a worker sends
-that delivery and a few more of the same organization, see ``SEND_CLAIM_BATCH``); the database
-row, not the queue, says whether a letter still has to go. A periodic sweep re-enqueues due
+Tasks are thin wrappers over ``services.sending`` and carry only delivery ids, up to
+``SEND_CLAIM_BATCH`` of them, which a worker claims together; the database row, not the queue,
+says whether a letter still has to go. A periodic sweep re-enqueues due
 deliveries, so a lost queue message delays a letter but never loses it.
 """
 
@@ -30,10 +30,17 @@ class Queue:
     sweep: TaskWrapper
     purge: TaskWrapper
 
+    batch: int = 1
+
     def enqueue(self, delivery_ids: Iterable[int]) -> None:
-        """Ask a worker to send each delivery (after the caller committed)."""
-        for delivery_id in delivery_ids:
-            self.send(delivery_id)
+        """Ask a worker to send each delivery (after the caller committed).
+
+        One message per ``SEND_CLAIM_BATCH`` ids, which the worker claims together: a message
+        per letter would mostly find its letter taken, and each costs the queue a round trip.
+        """
+        ids = list(delivery_ids)
+        for start in range(0, len(ids), self.batch):
+            self.send(*ids[start:start + self.batch])
 
 
 def _huey(url: str, immediate: bool) -> Huey:
@@ -57,12 +64,12 @@ def init_queue(app: Flask) -> Queue:
     timeout = timedelta(seconds=float(app.config.get("SENDING_TIMEOUT", 600)))
 
     @huey.task(name="send_delivery")
-    def send(delivery_id: int) -> str:
-        # Claims this delivery and up to SEND_CLAIM_BATCH - 1 other due ones of its
-        # organization; their own queue messages then find them taken and are dropped.
+    def send(delivery_id: int, *more: int) -> str:
+        # Claims these deliveries, topped up to SEND_CLAIM_BATCH with other due ones of the
+        # organization; other messages for the ones it took find them taken and are dropped.
         with app.app_context():
-            attempts = sending.deliver_batch(
-                db.session, delivery_id, app.config["MAIL_URL"],
+            attempts = sending.deliver_ids(
+                db.session, [delivery_id, *more], app.config["MAIL_URL"],
                 max_attempts=int(app.config.get("SEND_MAX_ATTEMPTS", 8)),
                 batch=int(app.config.get("SEND_CLAIM_BATCH", 10)), sending_timeout=timeout)
         if not huey.immediate:
@@ -75,8 +82,7 @@ def init_queue(app: Flask) -> Queue:
     def sweep() -> int:
         with app.app_context():
             due = sending.sweep(db.session, sending_timeout=timeout)
-        for delivery_id in due:
-            send(delivery_id)
+        queue.enqueue(due)
         return len(due)
 
     @huey.periodic_task(crontab(hour=app.config.get("PURGE_HOUR", "3"), minute="30"),
@@ -88,7 +94,7 @@ def init_queue(app: Flask) -> Queue:
                                          app.config["MAIL_URL"])
         return report.candidates
 
-    queue = Queue(huey, send, sweep, purge)
+    queue = Queue(huey, send, sweep, purge, max(int(app.config.get("SEND_CLAIM_BATCH", 10)), 1))
     app.extensions["recruiter.queue"] = queue
     return queue
 

@@ -80,9 +80,10 @@ class Sink:
     connect_reply: greet with this (e.g. 421) and hang up. rcpt_reply / refuse: answer RCPT
     with this, for everyone or for the listed addresses. data_reply: answer the message with
     this instead of accepting it. hang_up_after_data: take the message, then close the
-    connection without a reply. smtputf8: offer SMTPUTF8 on new connections. stall_at: take
-    the n-th message, set ``stalled`` and wait ``stall_seconds`` before replying. delay:
-    seconds to spend on every message.
+    connection without a reply. close_after_reply: accept, reply, then close the connection
+    (after writing this line, unless empty). smtputf8: offer SMTPUTF8 on new connections.
+    stall_at: take the n-th message, set ``stalled`` and wait ``stall_seconds`` before
+    replying. delay: seconds to spend on every message.
     """
 
     def __init__(self) -> None:
@@ -98,6 +99,7 @@ class Sink:
         self.delay = 0.0
         self.stall_at: int | None = None
         self.stall_seconds = 5.0
+        self.close_after_reply: str | None = None  # "" to close silently, or a goodbye line
         self.stalled = threading.Event()
         self._lock = threading.Lock()
 
@@ -123,6 +125,15 @@ class Sink:
         if self.hang_up_after_data:
             server.transport.close()  # the message is here, but the client never hears so
             return "250 never heard"
+        if self.close_after_reply is not None:  # as a server dropping an idle client
+            goodbye, transport = self.close_after_reply, server.transport
+
+            def bye() -> None:
+                if goodbye:
+                    transport.write(goodbye.encode() + b"\r\n")
+                transport.close()
+
+            asyncio.get_running_loop().call_later(0.05, bye)
         if self.stall_at is not None and count == self.stall_at:
             self.stalled.set()
             await asyncio.sleep(self.stall_seconds)
@@ -903,6 +914,225 @@ def test_a_rate_limited_duplicate_never_takes_back_a_claim(app, db, freeze, smtp
     assert len(smtp_server.received) == 1
 
 
+# --- batched claims ----------------------------------------------------------------------------
+
+
+def _claim_all_in_thread(app: Flask, org_id: int, first_ids: list[int], got: list,
+                         errors: list) -> None:
+    with app.app_context():
+        try:
+            for delivery_id in first_ids:
+                claimed = sending.claim_batch(_db.session, delivery_id, org_id,
+                                              datetime.now(UTC), 4)
+                _db.session.commit()
+                got.extend(c.id for c in claimed)
+        except Exception as exc:  # noqa: BLE001  (reported by the test)
+            errors.append(exc)
+
+
+def test_two_workers_never_claim_the_same_delivery(app, db, freeze):  # noqa: ANN001
+    """Two sessions claiming batches at once, from the same queue messages: disjoint claims."""
+    frozen = freeze(candidates_csv(40))
+    ids = [d.id for d in deliveries(db, frozen.position, "email")]
+    got: tuple[list, list] = ([], [])
+    errors: list = []
+    threads = [threading.Thread(target=_claim_all_in_thread,
+                                args=(app, frozen.org.id, order, mine, errors))
+               for order, mine in zip((ids, ids[::-1]), got, strict=True)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert set(got[0]).isdisjoint(got[1])
+    assert sorted(got[0] + got[1]) == ids  # every one claimed, each once
+    assert {d.state: d.attempts for d in deliveries(db, frozen.position, "email")} \
+        == {"sending": 1}
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="set RECRUITER_TEST_POSTGRES_URL to run it")
+@pytest.mark.parametrize("database_url", [POSTGRES_URL], ids=["postgres"])
+def test_on_postgres_a_claim_skips_rows_another_worker_holds(app, db, freeze):  # noqa: ANN001
+    """FOR UPDATE SKIP LOCKED: an uncommitted claim neither blocks nor shares its rows."""
+    frozen = freeze(candidates_csv(6))
+    ids = [d.id for d in deliveries(db, frozen.position, "email")]
+    db.rollback()
+    now = datetime.now(UTC)
+    first = sending.claim_batch(db, ids[0], frozen.org.id, now, 4)  # not committed yet
+    with app.app_context():
+        _db.session.execute(text("SET lock_timeout = '2s'"))  # a wait would fail the test
+        second = sending.claim_batch(_db.session, ids[0], frozen.org.id, now, 4)
+        _db.session.commit()
+    db.commit()
+    assert [c.id for c in first] == ids[:4]
+    assert [c.id for c in second] == ids[4:]  # not the first's four, and without waiting
+
+
+def test_a_batch_claim_takes_no_more_than_the_rate_limit_allows(db, freeze, smtp_server):  # noqa: ANN001
+    """At 5 a minute with 2 letters already in flight, a batch of 10 claims 3; then it waits."""
+    frozen = freeze(candidates_csv(9), send_rate_per_minute=5)
+    emails = deliveries(db, frozen.position, "email")
+    now = datetime.now(UTC)
+    for delivery in emails[:2]:  # another worker is sending these two right now
+        assert sending.claim(db, delivery.id, now)
+    attempts = sending.deliver_batch(db, emails[2].id, smtp_server.url, now=now, batch=10)
+    assert [(a.delivery_id, a.state) for a in attempts] \
+        == [(d.id, "sent") for d in emails[2:5]]
+    assert len(smtp_server.received) == 3
+    [deferred] = sending.deliver_batch(db, emails[5].id, smtp_server.url, now=now, batch=10)
+    assert deferred.state == "queued" and deferred.retry_at > now
+    states = [d.state for d in deliveries(db, frozen.position, "email")]
+    assert states == ["sending"] * 2 + ["sent"] * 3 + ["queued"] * 4
+    assert len(smtp_server.received) == 3
+
+    later = now + timedelta(seconds=61)  # a new minute: the two in flight still count
+    attempts = sending.deliver_batch(db, emails[5].id, smtp_server.url, now=later, batch=10)
+    assert [a.state for a in attempts] == ["sent"] * 3
+    assert len(smtp_server.received) == 6
+
+
+def test_a_worker_dead_after_claiming_a_batch_leaves_it_in_doubt(db, freeze, smtp_server):  # noqa: ANN001
+    """Claimed and committed, then the worker dies: all ten in doubt, none sent, none resent."""
+    frozen = freeze(candidates_csv(12))
+    emails = deliveries(db, frozen.position, "email")
+    then = datetime.now(UTC) - timedelta(minutes=11)
+    claimed = sending.claim_batch(db, emails[0].id, frozen.org.id, then, 10)
+    db.commit()  # ...and the worker is killed before it sends or records anything
+    assert [c.id for c in claimed] == [d.id for d in emails[:10]]
+
+    due = sending.sweep(db)
+    assert due == [d.id for d in emails[10:]]  # the two it had not claimed are due again
+    states = [d.state for d in deliveries(db, frozen.position, "email")]
+    assert states == ["in_doubt"] * 10 + ["queued"] * 2
+    for delivery in emails[:10]:  # their queue messages arrive: nothing is sent again
+        assert sending.deliver(db, delivery.id, smtp_server.url, batch=10).state == "skipped"
+    attempts = sending.deliver_batch(db, emails[10].id, smtp_server.url, batch=10)
+    assert [a.delivery_id for a in attempts] == [d.id for d in emails[10:]]
+    assert [r.rcpt for r in smtp_server.received] == [(d.recipient,) for d in emails[10:]]
+    assert counts(db, frozen.position) == {"in_doubt": 10, "sent": 2}
+
+
+def test_one_refused_recipient_in_a_batch_fails_only_that_letter(app, db, freeze,  # noqa: ANN001
+                                                                 smtp_server):
+    """A 550 on the third of five letters in one batch: four sent, that one failed, all audited."""
+    frozen = freeze(candidates_csv(5))
+    emails = deliveries(db, frozen.position, "email")
+    smtp_server.refuse[emails[2].recipient] = "550 5.1.1 No such mailbox"
+    attempts = sending.deliver_batch(db, emails[0].id, smtp_server.url, batch=10)
+    assert [a.state for a in attempts] == ["sent", "sent", "failed", "sent", "sent"]
+    emails = deliveries(db, frozen.position, "email")
+    assert [d.state for d in emails] == ["sent", "sent", "failed", "sent", "sent"]
+    assert [d.letter.status for d in emails] == ["sent", "sent", "frozen", "sent", "sent"]
+    assert "RCPT TO: 550" in emails[2].last_error and emails[2].sent_at is None
+    assert all(d.server_reply.startswith("250") for d in emails if d.state == "sent")
+    assert len(smtp_server.received) == 4 and smtp_server.connections == 1
+    events = list(db.scalars(select(AuditEvent).where(AuditEvent.action == "delivery.attempt")
+                             .order_by(AuditEvent.seq)))
+    assert [(e.subject_id, e.payload["state"], e.payload["reply_code"]) for e in events] == [
+        (d.id, d.state, 550 if d.state == "failed" else 250) for d in emails]
+    assert [e.seq for e in events] == list(range(events[0].seq, events[0].seq + 5))
+    result = app.test_cli_runner().invoke(args=["audit", "verify"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_queue_task_sends_a_batch_and_drops_the_other_messages(app, db, freeze,  # noqa: ANN001
+                                                                   smtp_server):
+    """25 queue messages, claims of 10: every letter once, over one connection."""
+    app.config["MAIL_URL"] = smtp_server.url
+    assert app.config["SEND_CLAIM_BATCH"] == 10
+    frozen = freeze(candidates_csv(25))
+    emails = deliveries(db, frozen.position, "email")
+    queue().enqueue([d.id for d in emails])
+    assert counts(db, frozen.position) == {"sent": 25}
+    assert sorted(smtp_server.message_ids().values()) == [1] * 25
+    assert smtp_server.connections == 1
+    assert {d.attempts for d in deliveries(db, frozen.position, "email")} == {1}
+
+
+def test_an_unreachable_server_is_tried_once_per_batch(db, freeze):  # noqa: ANN001
+    """Nothing listening: one connection attempt, and every claimed letter waits to retry."""
+    frozen = freeze(candidates_csv(4))
+    emails = deliveries(db, frozen.position, "email")
+    try:
+        attempts = sending.deliver_batch(db, emails[0].id, f"smtp://127.0.0.1:{free_port()}",
+                                         batch=10)
+    finally:
+        close_transports()
+    assert [a.state for a in attempts] == ["retry_wait"] * 4
+    emails = deliveries(db, frozen.position, "email")
+    assert "connection failed before sending" in emails[0].last_error
+    assert all(d.last_error.startswith("not tried, the server could not be reached")
+               for d in emails[1:])
+    assert {d.attempts for d in emails} == {1}
+
+
+def test_letters_not_sent_in_time_go_back_to_the_queue(db, freeze, smtp_server):  # noqa: ANN001
+    """A slow server: what is still unsent at half the sending timeout is handed back, untried."""
+    frozen = freeze(candidates_csv(4))
+    emails = deliveries(db, frozen.position, "email")
+    smtp_server.delay = 0.3
+    attempts = sending.deliver_batch(db, emails[0].id, smtp_server.url, batch=10,
+                                     sending_timeout=timedelta(seconds=0.4))
+    assert attempts[0].state == "sent"
+    assert {a.state for a in attempts[1:]} <= {"sent", "queued"}
+    handed_back = [a.delivery_id for a in attempts if a.state == "queued"]
+    assert handed_back and all(a.retry_at is not None for a in attempts if a.state == "queued")
+    for delivery in deliveries(db, frozen.position, "email"):
+        if delivery.id in handed_back:
+            assert (delivery.state, delivery.attempts, delivery.claimed_at) == ("queued", 0, None)
+    assert len(smtp_server.received) == 4 - len(handed_back)
+    assert sending.sweep(db) == handed_back
+
+
+@pytest.mark.parametrize("goodbye", ["", "421 4.4.2 Idle timeout, closing connection"])
+def test_a_connection_the_server_dropped_is_replaced_without_a_retry(db, freeze, smtp_server,  # noqa: ANN001
+                                                                     goodbye):
+    """The server closed the reused connection (silently, or with a 421): reconnect, send."""
+    frozen = freeze(candidates_csv(2))
+    first, second = deliveries(db, frozen.position, "email")
+    smtp_server.close_after_reply = goodbye
+    assert sending.deliver(db, first.id, smtp_server.url).state == "sent"
+    time.sleep(0.3)  # the server has dropped us by now; no NOOP: it was used a moment ago
+    assert sending.deliver(db, second.id, smtp_server.url).state == "sent"
+    assert smtp_server.connections == 2
+    assert len(smtp_server.received) == 2
+    assert [d.attempts for d in deliveries(db, frozen.position, "email")] == [1, 1]
+
+
+def test_a_resolved_letter_keeps_the_decision_and_gets_one_more_try(app, db, freeze,  # noqa: ANN001
+                                                                   smtp_server):
+    """Resend after giving up: one more try, and the person's note outlives the success."""
+    frozen = freeze(candidates_csv(2))
+    doubt, full = deliveries(db, frozen.position, "email")
+    smtp_server.hang_up_after_data = True
+    assert sending.deliver(db, doubt.id, smtp_server.url).state == "in_doubt"
+    smtp_server.hang_up_after_data = False
+    assert sending.resolve(db, db.get(Delivery, doubt.id), frozen.member, "resend")
+    db.commit()
+    assert sending.deliver(db, doubt.id, smtp_server.url).state == "sent"
+    doubt = db.get(Delivery, doubt.id)
+    assert doubt.last_error.startswith("resend by Manager at ")
+
+    smtp_server.data_reply = "452 4.2.2 Mailbox full"
+    now = datetime.now(UTC)
+    for _ in range(sending.MAX_ATTEMPTS):
+        now = sending.deliver(db, full.id, smtp_server.url, now=now).retry_at or now
+    full = db.get(Delivery, full.id)
+    assert (full.state, full.attempts) == ("failed", sending.MAX_ATTEMPTS)
+    assert sending.resolve(db, full, frozen.member, "resend")
+    db.commit()
+    assert db.get(Delivery, full.id).attempts == sending.MAX_ATTEMPTS - 1
+    attempt = sending.deliver(db, full.id, smtp_server.url)  # the one try, still refused
+    assert attempt.state == "failed"
+    assert "gave up" in db.get(Delivery, full.id).last_error
+    assert "resend by Manager" in db.get(Delivery, full.id).last_error
+    smtp_server.data_reply = None
+    assert sending.resolve(db, db.get(Delivery, full.id), frozen.member, "resend")
+    db.commit()
+    assert sending.deliver(db, full.id, smtp_server.url).state == "sent"
+
+
 # --- the command line --------------------------------------------------------------------------
 
 
@@ -986,7 +1216,8 @@ def test_the_queue_schedules_retries_and_the_sweep_enqueues(app, db, freeze, smt
     frozen = freeze(candidates_csv(2))
     first, second = (d.id for d in deliveries(db, frozen.position, "email"))
     worker_app = create_app({**app.config, "QUEUE_URL": "memory://", "QUEUE_IMMEDIATE": False,
-                             "MAIL_URL": smtp_server.url})
+                             "MAIL_URL": smtp_server.url,
+                             "SEND_CLAIM_BATCH": 1})  # else the first task takes both
     with worker_app.app_context():
         huey = queue().huey
         smtp_server.connect_reply = "421 4.3.2 Too busy"

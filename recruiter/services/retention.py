@@ -199,7 +199,10 @@ def compact(session: Session) -> None:
     if session.get_bind().dialect.name == "sqlite":
         session.commit()
         with session.get_bind().connect() as conn:
-            conn.execution_options(isolation_level="AUTOCOMMIT").execute(text("VACUUM"))
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.execute(text("VACUUM"))
+            # In WAL mode the erased text is also in the -wal file until it is checkpointed.
+            conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
 
 
 # --- erasure requests -------------------------------------------------------------------------

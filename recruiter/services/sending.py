@@ -6,9 +6,10 @@ not the queue:
 
 - ``freeze_batch`` renders every letter in send mode, stores its MIME and PDF bytes with their
   SHA-256, and creates one delivery per letter in the same transaction. One batch per position.
-- A worker *claims* a delivery with a conditional UPDATE from ``queued``/``retry_wait`` to
-  ``sending`` and commits before it talks to the server. A queue message that arrives twice,
-  or for a delivery someone else claimed, changes no row and is dropped.
+- A worker *claims* deliveries (up to ``SEND_CLAIM_BATCH`` of one organization at once) with a
+  conditional UPDATE from ``queued``/``retry_wait`` to ``sending`` and commits before it talks
+  to the server. A queue message that arrives twice, or for a delivery someone else claimed,
+  changes no row and is dropped.
 - Failures before the message content was sent are safe to retry (``retry_wait``) or final
   (``failed``, on a 5xx). Once the content has gone out, a lost connection leaves the
   delivery ``in_doubt``; so does a worker that died mid-send (the sweeper finds ``sending``
@@ -23,6 +24,7 @@ import re
 import smtplib
 import ssl
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -30,7 +32,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -40,7 +42,7 @@ from ..errors import AddressError, RecruiterError
 from ..models import Application, Batch, Delivery, Letter, Member, Organization, Position
 from . import audit
 from . import letters as letters_service
-from .mail import Envelope, build_message, new_message_id, valid_address
+from .mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
 from .pdf import render_pdfs
 from .rendering import Boilerplate as Source
 from .rendering import letter_date, render_letter
@@ -184,18 +186,36 @@ class _Frozen:
 def _render_all(letters: Sequence[Letter], org: Organization, sender: str, now: datetime,
                 today: date) -> list[_Frozen]:
     """Every letter's email and PDF bytes, or a RecruiterError naming each one that fails."""
+    domain = sender.rpartition("@")[2]
+    message_ids = [new_message_id(domain) for _ in letters]
+    sources: dict[int, Source] = {}  # one object per version: pickled once per chunk
+    outgoing = []
+    for letter, context, message_id in zip(
+            letters, letters_service.send_contexts(letters, today=today), message_ids,
+            strict=True):
+        version = letter.boilerplate_version
+        if version.id not in sources:
+            sources[version.id] = Source(subject=version.subject, body=version.body)
+        application = letter.application
+        envelope = None
+        if application.letter_channel == "email":
+            envelope = Envelope(org.sender_name or org.name, sender,
+                                application.candidate.full_name,
+                                application.candidate.email or "", message_id)
+        outgoing.append(Outgoing(sources[version.id], context, envelope))
+    # Send mode once more (an unfilled field now fails instead of showing), and the email
+    # built from that rendering: when its hash is the approved one, so is its content.
+    emails = render_emails(outgoing, date=now)
     problems = []
-    for letter in letters:
-        try:
-            _send_mode(letter, today)
-            if letter.application.letter_channel == "email":
-                valid_address(letter.application.candidate.email or "")
-        except Exception as exc:  # noqa: BLE001  (any render failure names its letter)
-            problems.append(f"{letter.application.candidate.full_name}: {exc}")
+    for letter, email in zip(letters, emails, strict=True):
+        if email.content_hash is not None and email.content_hash != letter.content_hash:
+            problems.append(f"{letter.application.candidate.full_name}: it changed since it "
+                            "was approved; review it again")
+        elif email.error is not None:
+            problems.append(f"{letter.application.candidate.full_name}: {email.error}")
     if problems:
         raise RecruiterError("Nothing was sent, because these letters do not render: "
                              + "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else ""))
-    domain = sender.rpartition("@")[2]
     dated = letter_date(org.locale, today)
     frozen: list[_Frozen] = []
     for start in range(0, len(letters), PDF_CHUNK):
@@ -203,19 +223,9 @@ def _render_all(letters: Sequence[Letter], org: Organization, sender: str, now: 
         # Dated as the day it is frozen, without touching the row before the batch is ours.
         pdfs = render_pdfs([replace(letters_service._pdf_letter(x, org), date=dated)
                             for x in chunk])
-        for letter, pdf in zip(chunk, pdfs, strict=True):
-            application = letter.application
-            channel = application.letter_channel
-            recipient = eml = None
-            message_id = new_message_id(domain)
-            if channel == "email":
-                recipient = valid_address(application.candidate.email or "")
-                eml = build_message(
-                    Envelope(org.sender_name or org.name, sender,
-                             application.candidate.full_name, recipient, message_id),
-                    subject=letter.subject, text=letter.text, html=letter.html,
-                    date=now).as_bytes()
-            frozen.append(_Frozen(letter, channel, recipient, message_id, eml, pdf))
+        for i, (letter, pdf) in enumerate(zip(chunk, pdfs, strict=True), start):
+            frozen.append(_Frozen(letter, letter.application.letter_channel,
+                                  emails[i].recipient, message_ids[i], emails[i].eml, pdf))
     return frozen
 
 
@@ -318,10 +328,14 @@ def release_due(session: Session, now: datetime | None = None) -> list[int]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What happened to one attempt: sent, retry, failed or in_doubt, and the server's words."""
+    """What happened to one attempt: sent, retry, failed or in_doubt, and the server's words.
+
+    ``unreachable``: no connection could be made, so the next letters would fare the same.
+    """
 
     state: str
     reply: str
+    unreachable: bool = False
 
 
 class Transport:
@@ -387,6 +401,10 @@ def _wire(message: bytes) -> bytes:
     return data + b".\r\n"
 
 
+NOOP_IDLE = 10.0  # seconds; see SmtpTransport._connection
+_STALE = object()
+
+
 class SmtpTransport(Transport):
     """SMTP with one reused connection; knows which failures are safe to retry."""
 
@@ -399,6 +417,7 @@ class SmtpTransport(Transport):
         self.password = unquote(parts.password) if parts.password else None
         self.timeout = timeout
         self._conn: smtplib.SMTP | None = None
+        self._used = 0.0  # time.monotonic() of the last reply on the connection
 
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
@@ -415,16 +434,25 @@ class SmtpTransport(Transport):
             conn.login(self.user, self.password or "")
         return conn
 
-    def _connection(self) -> smtplib.SMTP:
+    def _connection(self) -> tuple[smtplib.SMTP, bool]:
+        """The connection and whether it is a reused one, which may have died unnoticed.
+
+        Letters of one batch follow each other within milliseconds, so only a connection idle
+        for longer than ``NOOP_IDLE`` is checked with a NOOP first: that is when a server drops
+        idle clients. ``send`` copes with the rest by reconnecting once.
+        """
         if self._conn is not None:
+            if time.monotonic() - self._used < NOOP_IDLE:
+                return self._conn, True
             try:
                 if self._conn.noop()[0] == 250:
-                    return self._conn
+                    return self._conn, True
             except (smtplib.SMTPException, OSError):
                 pass
             self.close()
         self._conn = self._connect()
-        return self._conn
+        self._used = time.monotonic()
+        return self._conn, False
 
     def close(self) -> None:
         """Say goodbye if we can, drop the connection either way."""
@@ -437,8 +465,45 @@ class SmtpTransport(Transport):
 
     def send(self, sender: str, recipient: str, message: bytes, message_id: str) -> Outcome:
         """MAIL, RCPT and DATA by hand, so that a failure after the content left is known."""
+        outcome = self._envelope(sender, recipient)
+        if outcome is _STALE:  # the reused connection had died; nothing left: a new one, once
+            outcome = self._envelope(sender, recipient)
+        if isinstance(outcome, Outcome):
+            return outcome
+        conn = self._conn
+        assert conn is not None
+        # From here on the server may have the message: a failure is a doubt, never a retry.
         try:
-            conn = self._connection()
+            conn.send(_wire(message))
+            code, text = conn.getreply()
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return Outcome("in_doubt", f"connection lost after the message was sent: {exc}")
+        self._used = time.monotonic()
+        reply = f"{code} {_decode(text)}"
+        if code == 250:
+            return Outcome("sent", reply)
+        self._reset()
+        return Outcome("failed" if 500 <= code < 600 else "retry", f"after DATA: {reply}")
+
+    def _envelope(self, sender: str, recipient: str) -> Outcome | object | None:
+        """MAIL FROM, RCPT TO and DATA: None when the server waits for the content.
+
+        ``_STALE`` when a reused connection turned out dead or closing (a hang-up, or a 421
+        as a server says goodbye), before anything of the message left.
+        """
+        try:
+            conn, reused = self._connection()
+        except smtplib.SMTPResponseException as exc:  # refused at connect, HELO or AUTH
+            self.close()
+            state = "failed" if 500 <= exc.smtp_code < 600 else "retry"
+            return Outcome(state, f"connect: {exc.smtp_code} {_decode(exc.smtp_error)}",
+                           unreachable=True)
+        except (smtplib.SMTPException, OSError) as exc:
+            self.close()
+            return Outcome("retry", f"connection failed before sending: {exc or type(exc)}",
+                           unreachable=True)
+        try:
             mail_from, rcpt_to = _ascii_envelope(sender), _ascii_envelope(recipient)
             options: list[str] = []
             if mail_from is None or rcpt_to is None:  # a mailbox name beyond ASCII
@@ -451,28 +516,18 @@ class SmtpTransport(Transport):
             self._expect(conn.rcpt(rcpt_to), (250, 251), "RCPT TO")
             self._expect(conn.docmd("DATA"), (354,), "DATA")
         except _Refused as exc:
+            if reused and exc.code == 421:
+                self.close()
+                return _STALE
             self._reset()
             state = "failed" if 500 <= exc.code < 600 else "retry"
             return Outcome(state, f"{exc.stage}: {exc.code} {exc.text}")
-        except smtplib.SMTPResponseException as exc:  # refused at connect, HELO or AUTH
-            self.close()
-            state = "failed" if 500 <= exc.smtp_code < 600 else "retry"
-            return Outcome(state, f"connect: {exc.smtp_code} {_decode(exc.smtp_error)}")
         except (smtplib.SMTPException, OSError) as exc:  # nothing of the message has left
             self.close()
+            if reused:
+                return _STALE
             return Outcome("retry", f"connection failed before sending: {exc or type(exc)}")
-        # From here on the server may have the message: a failure is a doubt, never a retry.
-        try:
-            conn.send(_wire(message))
-            code, text = conn.getreply()
-        except (smtplib.SMTPException, OSError) as exc:
-            self.close()
-            return Outcome("in_doubt", f"connection lost after the message was sent: {exc}")
-        reply = f"{code} {_decode(text)}"
-        if code == 250:
-            return Outcome("sent", reply)
-        self._reset()
-        return Outcome("failed" if 500 <= code < 600 else "retry", f"after DATA: {reply}")
+        return None
 
     @staticmethod
     def _expect(reply: tuple[int, bytes], ok: tuple[int, ...], stage: str) -> None:
@@ -507,6 +562,16 @@ def transport_for(url: str) -> Transport:
 
 
 # --- the worker -------------------------------------------------------------------------------
+#
+# A queue message carries one delivery id. The worker claims that delivery and up to
+# ``batch - 1`` other due deliveries of the same organization in ONE conditional UPDATE and
+# commits, then sends them one by one over its reused connection and records every outcome
+# in one more commit. Two commits per batch instead of two per letter is what makes sending
+# as fast as mailmerge (bench/README.md). The price: a worker that dies mid-batch leaves
+# every row it claimed ``sending``, those it had not sent yet included, and the sweeper
+# turns them all ``in_doubt``: up to ``batch`` letters for a person to check instead of one.
+# None is ever resent automatically. The queue messages of the other claimed ids find their
+# rows taken and are dropped.
 
 
 @dataclass(frozen=True)
@@ -518,49 +583,91 @@ class Attempt:
     retry_at: datetime | None = None
 
 
+@dataclass(frozen=True)
+class _Claimed:
+    """A delivery this worker claimed: what sending and recording it need, nothing more."""
+
+    id: int
+    letter_id: int
+    recipient: str | None
+    attempts: int
+    last_error: str | None
+    resolved: bool
+
+
+def _due(now: datetime) -> tuple:
+    return (Delivery.channel == "email", Delivery.state.in_(CLAIMABLE),
+            or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+
+
 def claim(session: Session, delivery_id: int, now: datetime) -> bool:
     """Take a delivery for sending, committed before any byte goes out. False: not ours."""
     result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.channel == "email",
-               Delivery.state.in_(CLAIMABLE),
-               or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+        update(Delivery).where(Delivery.id == delivery_id, *_due(now))
         .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
         .execution_options(synchronize_session=False))
     session.commit()
     return result.rowcount == 1
 
 
+def claim_batch(session: Session, delivery_id: int, organization_id: int, now: datetime,
+                limit: int, prefer: Sequence[int] = ()) -> list[_Claimed]:
+    """Claim ``delivery_id`` and up to ``limit - 1`` other due deliveries of its organization.
+
+    Those in ``prefer`` (the other ids of the same queue message) come first, then the oldest.
+    One conditional UPDATE; the caller commits before sending. On PostgreSQL the rows are
+    picked FOR UPDATE SKIP LOCKED, so two workers never wait for, nor take, each other's rows.
+    """
+    picked = select(Delivery.id).where(Delivery.organization_id == organization_id, *_due(now))
+    if limit <= 1:
+        picked = picked.where(Delivery.id == delivery_id)
+    order = [(Delivery.id == delivery_id, 0)] + ([(Delivery.id.in_(prefer), 1)] if prefer else [])
+    # A materialized CTE, not ``id IN (subquery)``: PostgreSQL may run such a subquery again
+    # for each row, and with SKIP LOCKED each run can return other rows, past the LIMIT.
+    picked = (picked.order_by(case(*order, else_=2), Delivery.id)
+              .limit(max(limit, 1)).with_for_update(skip_locked=True)
+              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
+    rows = session.execute(
+        update(Delivery).where(Delivery.id == picked.c.id, *_due(now))
+        .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id, Delivery.letter_id, Delivery.recipient, Delivery.attempts,
+                   Delivery.last_error, Delivery.resolved_by_id)
+        .execution_options(synchronize_session=False)).all()
+    claimed = [_Claimed(*row[:5], resolved=row[5] is not None) for row in rows]
+    return sorted(claimed, key=lambda c: (c.id != delivery_id, c.id))
+
+
 def claim_due(session: Session, limit: int = 100, now: datetime | None = None) -> list[int]:
     """Claim up to ``limit`` due deliveries; PostgreSQL skips rows another worker has locked."""
     now = now or _now()
-    ids = list(session.scalars(
-        select(Delivery.id)
-        .where(Delivery.channel == "email", Delivery.state.in_(CLAIMABLE),
-               or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
-        .order_by(Delivery.id).limit(limit).with_for_update(skip_locked=True)))
-    claimed = []
-    for delivery_id in ids:
-        result = session.execute(
-            update(Delivery).where(Delivery.id == delivery_id, Delivery.state.in_(CLAIMABLE))
-            .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
-            .execution_options(synchronize_session=False))
-        if result.rowcount == 1:
-            claimed.append(delivery_id)
+    picked = (select(Delivery.id).where(*_due(now)).order_by(Delivery.id).limit(limit)
+              .with_for_update(skip_locked=True)
+              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
+    ids = session.scalars(
+        update(Delivery).where(Delivery.id == picked.c.id, *_due(now))
+        .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
+        .returning(Delivery.id).execution_options(synchronize_session=False)).all()
     session.commit()
-    return claimed
+    return sorted(ids)
 
 
-def _rate_limited(session: Session, delivery: Delivery, now: datetime) -> datetime | None:
-    """When the organization sent its per-minute allowance, the time to try again."""
-    org = session.get(Organization, delivery.organization_id)
-    per_minute = org.send_rate_per_minute if org else 0
-    if not per_minute:
-        return None
-    recent = session.scalar(select(func.count()).select_from(Delivery).where(
-        Delivery.organization_id == delivery.organization_id,
-        Delivery.sent_at > now - timedelta(minutes=1))) or 0
-    return now + timedelta(seconds=60 / per_minute) if recent >= per_minute else None
+def _lock_organization(session: Session, organization_id: int) -> None:
+    """Serialize the claims of one organization, so that its rate limit holds across workers."""
+    if session.get_bind(mapper=Organization.__mapper__).dialect.name == "sqlite":
+        session.execute(update(Organization).where(Organization.id == organization_id)
+                        .values(id=Organization.id).execution_options(synchronize_session=False))
+    else:
+        session.execute(select(Organization.id).where(Organization.id == organization_id)
+                        .with_for_update())
+
+
+def _allowance(session: Session, organization_id: int, per_minute: int, now: datetime) -> int:
+    """How many more letters the organization may send this minute; claims in flight count."""
+    _lock_organization(session, organization_id)
+    used = session.scalar(select(func.count()).select_from(Delivery).where(
+        Delivery.organization_id == organization_id,
+        or_(Delivery.sent_at > now - timedelta(minutes=1), Delivery.state == "sending"))) or 0
+    return per_minute - used
 
 
 def _backoff(attempts: int) -> timedelta:
@@ -568,61 +675,175 @@ def _backoff(attempts: int) -> timedelta:
 
 
 def deliver(session: Session, delivery_id: int, mail_url: str, *,
-            now: datetime | None = None, max_attempts: int = MAX_ATTEMPTS) -> Attempt:
-    """Handle one queue message: claim the delivery, send it once, record what happened."""
+            now: datetime | None = None, max_attempts: int = MAX_ATTEMPTS,
+            batch: int = 1) -> Attempt:
+    """Handle one queue message; the attempt for ``delivery_id`` (see ``deliver_batch``)."""
+    return deliver_batch(session, delivery_id, mail_url, now=now, max_attempts=max_attempts,
+                         batch=batch)[0]
+
+
+def deliver_ids(session: Session, delivery_ids: Sequence[int], mail_url: str, *,
+                now: datetime | None = None, max_attempts: int = MAX_ATTEMPTS, batch: int = 1,
+                sending_timeout: timedelta = SENDING_TIMEOUT) -> list[Attempt]:
+    """Handle one queue message naming one or more deliveries; one Attempt per id handled.
+
+    Usually the first claim takes them all; an id it left (another organization's, one past
+    the rate limit, one another worker holds) gets a claim of its own, or is skipped.
+    """
+    attempts: dict[int, Attempt] = {}
+    for delivery_id in delivery_ids:
+        if delivery_id not in attempts:
+            for attempt in deliver_batch(session, delivery_id, mail_url, now=now,
+                                         max_attempts=max_attempts, batch=batch,
+                                         sending_timeout=sending_timeout,
+                                         prefer=[i for i in delivery_ids if i not in attempts]):
+                attempts.setdefault(attempt.delivery_id, attempt)
+    return list(attempts.values())
+
+
+def deliver_batch(session: Session, delivery_id: int, mail_url: str, *,
+                  now: datetime | None = None, max_attempts: int = MAX_ATTEMPTS,
+                  batch: int = 1, sending_timeout: timedelta = SENDING_TIMEOUT,
+                  prefer: Sequence[int] = ()) -> list[Attempt]:
+    """Claim, send each claimed letter once, record what happened.
+
+    Claims ``delivery_id`` and up to ``batch - 1`` other due deliveries of its organization
+    (those in ``prefer`` first), never more than the organization's per-minute allowance.
+    Returns one Attempt per claimed delivery, the one for ``delivery_id`` first (``skipped``
+    when it was not ours to send).
+    """
     now = now or _now()
-    delivery = session.get(Delivery, delivery_id)
-    if delivery is None or delivery.state not in CLAIMABLE or delivery.channel != "email":
-        return Attempt(delivery_id, "skipped")
-    if (wait := _rate_limited(session, delivery, now)) is not None:
-        # Conditional, like a claim: a worker that claimed the row since we read it keeps it.
-        deferred = session.execute(
-            update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.state.in_(CLAIMABLE))
-            .values(state="queued", next_attempt_at=wait)
-            .execution_options(synchronize_session=False)).rowcount
-        session.commit()
-        return Attempt(delivery_id, "queued", wait) if deferred else \
-            Attempt(delivery_id, "skipped")
-    if not claim(session, delivery_id, now):
-        return Attempt(delivery_id, "skipped")
-    session.refresh(delivery)
-    letter = delivery.letter
-    try:  # checked again at the last moment: exactly one valid address
-        recipient = valid_address(delivery.recipient or "")
-        sender = valid_address(session.get(Organization, delivery.organization_id).sender_email,
-                               "sender address")
+    row = session.execute(
+        select(Delivery.state, Delivery.channel, Delivery.next_attempt_at,
+               Delivery.organization_id, Organization.sender_email,
+               Organization.send_rate_per_minute)
+        .join(Organization, Organization.id == Delivery.organization_id)
+        .where(Delivery.id == delivery_id)).first()
+    if row is None or row.state not in CLAIMABLE or row.channel != "email":
+        session.rollback()
+        return [Attempt(delivery_id, "skipped")]
+    org_id, limit = row.organization_id, max(batch, 1)
+    if row.send_rate_per_minute:
+        limit = min(limit, _allowance(session, org_id, row.send_rate_per_minute, now))
+        if limit <= 0:
+            wait = now + timedelta(seconds=60 / row.send_rate_per_minute)
+            # Conditional, like a claim: a worker that claimed the row since we read it keeps it.
+            deferred = session.execute(
+                update(Delivery).where(Delivery.id == delivery_id, Delivery.state.in_(CLAIMABLE))
+                .values(state="queued", next_attempt_at=wait)
+                .execution_options(synchronize_session=False)).rowcount
+            session.commit()
+            return [Attempt(delivery_id, "queued", wait) if deferred else
+                    Attempt(delivery_id, "skipped")]
+    if row.next_attempt_at is not None and row.next_attempt_at > now:  # early, or a duplicate
+        session.rollback()
+        return [Attempt(delivery_id, "skipped")]
+    claimed = claim_batch(session, delivery_id, org_id, now, limit, prefer)
+    session.commit()  # the claims are durable before the first byte goes out
+    if not claimed:
+        return [Attempt(delivery_id, "skipped")]
+    letters = {id_: (eml, message_id) for id_, eml, message_id in session.execute(
+        select(Letter.id, Letter.eml, Letter.message_id)  # not the PDF, HTML or text
+        .where(Letter.id.in_([c.letter_id for c in claimed])))}
+    session.rollback()  # no read transaction held while talking to the server
+    outcomes = _send_claimed(claimed, letters, row.sender_email, mail_url, sending_timeout)
+    attempts = _record(session, org_id, claimed, outcomes, letters, now, max_attempts)
+    if attempts[0].delivery_id != delivery_id:
+        attempts.insert(0, Attempt(delivery_id, "skipped"))
+    return attempts
+
+
+def _send_claimed(claimed: Sequence[_Claimed], letters: dict[int, tuple[bytes | None, str]],
+                  sender_email: str | None, mail_url: str,
+                  sending_timeout: timedelta) -> list[Outcome | None]:
+    """Send each claimed letter once; None for one left unsent (handed back, never tried)."""
+    try:  # checked again at the last moment: exactly one valid address each
+        sender = valid_address(sender_email or "", "sender address")
     except AddressError as exc:
-        return _record(session, delivery, Outcome("failed", str(exc)), now, max_attempts)
-    outcome = transport_for(mail_url).send(sender, recipient, letter.eml or b"",
-                                           letter.message_id or "")
-    return _record(session, delivery, outcome, now, max_attempts)
+        return [Outcome("failed", str(exc)) for _ in claimed]
+    transport = transport_for(mail_url)
+    # Rows still unsent when half the sending timeout has passed go back to the queue, so
+    # that the sweeper never calls a letter in doubt that this worker is about to send.
+    deadline = time.monotonic() + sending_timeout.total_seconds() / 2
+    outcomes: list[Outcome | None] = []
+    unreachable: Outcome | None = None
+    for item in claimed:
+        if unreachable is not None:  # the server cannot be reached: no use trying each one
+            outcomes.append(unreachable)
+            continue
+        if time.monotonic() > deadline:
+            outcomes.append(None)
+            continue
+        try:
+            recipient = valid_address(item.recipient or "")
+        except AddressError as exc:
+            outcomes.append(Outcome("failed", str(exc)))
+            continue
+        eml, message_id = letters[item.letter_id]
+        outcome = transport.send(sender, recipient, eml or b"", message_id or "")
+        if outcome.unreachable:
+            unreachable = replace(outcome, reply=f"not tried, the server could not be "
+                                                 f"reached: {outcome.reply}")
+        outcomes.append(outcome)
+    return outcomes
 
 
-def _record(session: Session, delivery: Delivery, outcome: Outcome, now: datetime,
-            max_attempts: int) -> Attempt:
-    retry_at = None
-    if outcome.state == "sent":
-        delivery.state, delivery.sent_at, delivery.server_reply = "sent", _now(), outcome.reply
-        delivery.letter.status = "sent"
-        delivery.last_error = None
-    elif outcome.state == "retry" and delivery.attempts < max_attempts:
-        retry_at = now + _backoff(delivery.attempts)
-        delivery.state, delivery.next_attempt_at = "retry_wait", retry_at
-        delivery.last_error = outcome.reply
-    elif outcome.state == "retry":
-        delivery.state = "failed"
-        delivery.last_error = f"gave up after {delivery.attempts} attempts: {outcome.reply}"
-    else:
-        delivery.state, delivery.last_error = outcome.state, outcome.reply
-    delivery.claimed_at = None if delivery.state != "in_doubt" else delivery.claimed_at
-    audit.record(session, delivery.organization_id, "delivery.attempt", subject=delivery,
-                 payload={"attempt": delivery.attempts, "state": delivery.state,
-                          "reply_code": _reply_code(outcome.reply),
-                          "message_id_sha256": audit.sha256_hex(
-                              delivery.letter.message_id or "")})
+_NOTE = re.compile(r"(?:mark sent|resend|cancel) by [^;]* at \d{4}-\d\d-\d\d \d\d:\d\d UTC")
+
+
+def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
+            outcomes: Sequence[Outcome | None], letters: dict[int, tuple[bytes | None, str]],
+            now: datetime, max_attempts: int) -> list[Attempt]:
+    """Write every outcome and its audit event in one transaction, and commit."""
+    sent_at = _now()
+    rows: dict[tuple[str, ...], list[dict]] = {}
+    events: list[tuple[tuple[str, int], dict]] = []
+    attempts: list[Attempt] = []
+    handed_back: list[int] = []
+    for item, outcome in zip(claimed, outcomes, strict=True):
+        if outcome is None:
+            handed_back.append(item.id)
+            attempts.append(Attempt(item.id, "queued", now))
+            continue
+        # A person's decision about this letter stays on record whatever happens next.
+        notes = _NOTE.findall(item.last_error or "") if item.resolved else []
+        retry_at = None
+        if outcome.state == "sent":
+            values = dict(state="sent", sent_at=sent_at, server_reply=outcome.reply,
+                          last_error="; ".join(notes) or None, claimed_at=None)
+        elif outcome.state == "retry" and item.attempts < max_attempts:
+            retry_at = now + _backoff(item.attempts)
+            values = dict(state="retry_wait", next_attempt_at=retry_at,
+                          last_error="; ".join([outcome.reply, *notes]), claimed_at=None)
+        elif outcome.state == "retry":
+            values = dict(state="failed", claimed_at=None, last_error="; ".join(
+                [f"gave up after {item.attempts} attempts: {outcome.reply}", *notes]))
+        else:  # failed, or in_doubt, which keeps claimed_at: when it was taken
+            values = dict(state=outcome.state, last_error="; ".join([outcome.reply, *notes]))
+            if outcome.state == "failed":
+                values["claimed_at"] = None
+        rows.setdefault(tuple(sorted(values)), []).append({"id": item.id, **values})
+        attempts.append(Attempt(item.id, values["state"], retry_at))
+        events.append((("delivery", item.id), {
+            "attempt": item.attempts, "state": values["state"],
+            "reply_code": _reply_code(outcome.reply),
+            "message_id_sha256": audit.sha256_hex(letters[item.letter_id][1] or "")}))
+    for group in rows.values():  # bulk UPDATEs by primary key, one per set of columns
+        session.execute(update(Delivery), group)
+    sent = [c.letter_id for c, a in zip(claimed, attempts, strict=True) if a.state == "sent"]
+    if sent:
+        session.execute(update(Letter).where(Letter.id.in_(sent)).values(status="sent")
+                        .execution_options(synchronize_session=False))
+    if handed_back:  # never tried: the attempt did not happen, and the row is due again
+        session.execute(
+            update(Delivery).where(Delivery.id.in_(handed_back), Delivery.state == "sending")
+            .values(state="queued", claimed_at=None, next_attempt_at=None,
+                    attempts=Delivery.attempts - 1)
+            .execution_options(synchronize_session=False))
+    if events:
+        audit.record_many(session, organization_id, "delivery.attempt", events)
     session.commit()
-    return Attempt(delivery.id, delivery.state, retry_at)
+    return attempts
 
 
 def _reply_code(reply: str) -> int | None:
@@ -666,7 +887,8 @@ RESOLUTIONS = {
 }
 
 
-def resolve(session: Session, delivery: Delivery, member: Member, action: str) -> bool:
+def resolve(session: Session, delivery: Delivery, member: Member, action: str, *,
+            max_attempts: int = MAX_ATTEMPTS) -> bool:
     """A person decides about a doubtful or failed letter; returns whether to enqueue it."""
     allowed = RESOLUTIONS.get(action)
     if allowed is None:
@@ -694,6 +916,8 @@ def resolve(session: Session, delivery: Delivery, member: Member, action: str) -
         delivery.letter.status = "sent"
     elif action == "resend":
         delivery.state, delivery.next_attempt_at, delivery.claimed_at = "queued", None, None
+        # A letter that gave up after the maximum still gets the one try the person asked for.
+        delivery.attempts = min(delivery.attempts, max_attempts - 1)
     else:
         delivery.state = "cancelled"
     session.flush()
