@@ -32,6 +32,7 @@ class DefaultConfig:
     RENDER_TIMEOUT = 2.0  # seconds per rendered letter
 
     PAGE_SIZE = "A4"  # or "letter"
+    LETTERS_PER_PAGE = NOTES_PER_PAGE = CANDIDATES_PER_PAGE = 50  # rows per page of each list
     LOAD_DEMO = False  # `recruiter serve` turns it on for the embedded default
     QUEUE_IMMEDIATE = False  # tests: run tasks inline
     SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt

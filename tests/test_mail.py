@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
+from email.generator import Generator
 
 import pytest
 
 from recruiter.errors import AddressError
-from recruiter.services.mail import Envelope, build_message, new_message_id, valid_address
+from recruiter.services import mail as mail_service
+from recruiter.services.boilerplates import shipped_for_stage
+from recruiter.services.mail import (
+    Envelope,
+    Mail,
+    Outgoing,
+    RenderedEmail,
+    build_message,
+    build_messages,
+    new_message_id,
+    render_emails,
+    valid_address,
+)
+from recruiter.services.rendering import (
+    Boilerplate,
+    CandidateFields,
+    LetterContext,
+    render_letter,
+)
 
 
 def envelope(**changes: str) -> Envelope:
@@ -86,3 +106,133 @@ def test_html_part_escapes_the_subject_in_its_title() -> None:
 
 def test_message_ids_are_unique() -> None:
     assert len({new_message_id("example.com") for _ in range(500)}) == 500
+
+
+# --- batches (issue 7): the same messages as one build_message per letter --------------------
+
+NAMES = ["Nguyễn Thị Minh Khai", "Zoë O'Brien-Ångström", "Daniel Okafor",
+         'Ann "Nan" Lee, Jr.', "Maximiliane Alexandra Wilhelmina von Hohenzollern-Sigmaringen",
+         "李小龍"]
+_BOUNDARY = re.compile(rb"===============\d+==(?:\.\d+)?")
+
+
+def summary(raw: bytes) -> tuple:
+    msg = message_from_bytes(raw, policy=policy.default)
+    return (msg["Subject"], msg["From"], msg["To"], msg["Message-ID"], msg["Date"],
+            msg["Auto-Submitted"], msg.get_content_type(),
+            [(p.get_content_type(), p["Content-Transfer-Encoding"]) for p in msg.iter_parts()],
+            msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content())
+
+
+def mails() -> list[Mail]:
+    out = []
+    for i, name in enumerate(NAMES):
+        first = name.split()[0]
+        text = (f"Dear {first},\n\n" + "Thank you for applying. " * (1 + 4 * (i % 2))
+                + "\n\nJordan Reyes\n")  # short lines (7bit/8bit) and long ones (QP)
+        out.append(Mail(envelope(recipient_name=name, recipient_email=f"c{i}@example.net",
+                                 sender_name="Harbour Air Logistics — Hiring"),
+                        subject="Your application for Opérations Coordinator" + " at HAL" * i,
+                        text=text, html=f"<p>Dear {first},</p>\n<p>{text[10:]}</p>"))
+    return out
+
+
+def test_batch_messages_parse_back_like_one_by_one() -> None:
+    """build_messages gives each letter build_message's message, apart from the boundary."""
+    now = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
+    letters = mails() * 2  # the second round reuses the batch's shared headers
+    batch = build_messages(letters, date=now)
+    for mail, raw in zip(letters, batch, strict=True):
+        alone = build_message(mail.envelope, subject=mail.subject, text=mail.text,
+                              html=mail.html, date=now).as_bytes()
+        assert summary(raw) == summary(alone)
+        assert _BOUNDARY.sub(b"B", raw) == _BOUNDARY.sub(b"B", alone)
+        assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    names = [message_from_bytes(raw, policy=policy.default)["To"].addresses[0].display_name
+             for raw in batch]
+    assert names == NAMES * 2
+    assert len({_BOUNDARY.search(raw).group() for raw in batch}) == len(batch)
+
+
+def test_batch_boundary_is_never_in_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boundary that occurs in the letter is drawn again, as the generator would."""
+    taken = "===============1111111111111111111=="
+    draws = iter([taken, "===============2222222222222222222=="])
+    monkeypatch.setattr(Generator, "_make_boundary", classmethod(lambda cls: next(draws)))
+    raw = build_messages([Mail(envelope(), subject="S", text=f"--{taken}\n", html="<p>t</p>")
+                          ])[0]
+    assert b'boundary="===============2222222222222222222=="' in raw
+    assert summary(raw)[-2].splitlines() == [f"--{taken}"]
+
+
+def test_batch_refuses_header_injection_and_bad_recipients() -> None:
+    """The batch validates every letter as build_message does."""
+    with pytest.raises(AddressError, match="line break"):
+        build_messages([Mail(envelope(recipient_name="Zoë\nBcc: x@example.com"),
+                             subject="S", text="t", html="t")])
+    with pytest.raises(AddressError):
+        build_messages([Mail(envelope(recipient_email="a@example.com, b@example.com"),
+                             subject="S", text="t", html="t")])
+
+
+def outgoing() -> list[Outgoing]:
+    source = shipped_for_stage("applied").source
+    items = []
+    for i, name in enumerate(NAMES):
+        first, last = name.split()[0], name.split()[-1]
+        context = LetterContext(
+            candidate=CandidateFields(first_name=first, last_name=last, full_name=name),
+            note=f"Your note, {first}: the inventory dashboard stood out.",
+            differentiator="hands-on aviation operations experience",
+            position_title="Operations Coordinator", position_location="Vancouver, BC",
+            organization_name="Harbour Air Logistics", sender_name="Jordan Reyes",
+            sender_title="Operations Manager", applicant_count=30, today=date(2026, 11, 22))
+        items.append(Outgoing(source, context, envelope(
+            recipient_name=name, recipient_email=f"c{i}@example.net")))
+    return items
+
+
+def naive(item: Outgoing) -> tuple[str, bytes]:
+    rendered = render_letter(item.boilerplate, item.context)
+    return rendered.content_hash, build_message(
+        item.envelope, subject=rendered.subject, text=rendered.text, html=rendered.html,
+        date=datetime(2026, 11, 22, 9, 30, tzinfo=UTC)).as_bytes()
+
+
+def test_render_emails_matches_render_letter_and_build_message() -> None:
+    """render_emails renders in send mode and builds the same emails, in order."""
+    items = outgoing()
+    results = render_emails(items, date=datetime(2026, 11, 22, 9, 30, tzinfo=UTC))
+    for item, result in zip(items, results, strict=True):
+        content_hash, alone = naive(item)
+        assert (result.content_hash, result.error) == (content_hash, None)
+        assert result.recipient == item.envelope.recipient_email
+        assert summary(result.eml) == summary(alone)
+        assert _BOUNDARY.sub(b"B", result.eml) == _BOUNDARY.sub(b"B", alone)
+
+
+def test_render_emails_reports_each_failure_without_raising() -> None:
+    """A letter that does not render or has a bad address is named; the others are built."""
+    good, post, bad_address, *_ = outgoing()
+    broken = Outgoing(Boilerplate(subject="S", body="{{ salary }}"), good.context,
+                      good.envelope)
+    post = Outgoing(post.boilerplate, post.context, None)
+    bad_address = Outgoing(bad_address.boilerplate, bad_address.context,
+                           envelope(recipient_email="not-an-address"))
+    results = render_emails([good, broken, post, bad_address])
+    assert results[0].eml and results[0].error is None
+    assert results[1].content_hash is None and "not filled" in results[1].error
+    assert results[2] == RenderedEmail(naive(outgoing()[1])[0])  # by post: rendered only
+    assert results[3].content_hash == naive(outgoing()[2])[0] and results[3].eml is None
+    assert "exactly one email address" in results[3].error
+
+
+def test_render_emails_over_processes_matches_one_process(monkeypatch: pytest.MonkeyPatch
+                                                         ) -> None:
+    """Spread over worker processes in chunks, every letter comes back in its place."""
+    monkeypatch.setattr(mail_service, "PARALLEL_MIN", 2)
+    items = outgoing() * 2
+    serial = render_emails(items, processes=1)
+    parallel = render_emails(items, processes=2, chunk=3)
+    assert [(r.content_hash, r.recipient, summary(r.eml)) for r in parallel] == \
+        [(r.content_hash, r.recipient, summary(r.eml)) for r in serial]

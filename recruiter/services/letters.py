@@ -132,6 +132,23 @@ def context_for(application: Application, *, today: date | None = None,
                     today=today or _org_today(org))
 
 
+def send_contexts(letters: Sequence[Letter], *, today: date) -> list[LetterContext]:
+    """Each letter's ``context_for`` with its own paragraph, counting each position once."""
+    orgs: dict[int, Organization] = {}
+    counts: dict[int, tuple[int, int]] = {}
+    contexts = []
+    for letter in letters:
+        application = letter.application
+        org = orgs.get(application.organization_id)
+        if org is None:
+            org = orgs[application.organization_id] = _organization(application)
+        if application.position_id not in counts:
+            counts[application.position_id] = _counts(application.position.applications)
+        contexts.append(_context(application, org, counts[application.position_id],
+                                 note=effective_note(letter), today=today))
+    return contexts
+
+
 def _clear_approval(letter: Letter) -> None:
     letter.approved_at = None
     letter.approved_by_id = None

@@ -1,17 +1,36 @@
-"""Build letters as email messages: one validated recipient, no header injection."""
+"""Build letters as email messages: one validated recipient, no header injection.
+
+``build_message`` builds one message. ``build_messages`` and ``render_emails`` build a batch
+with the same code and the same bytes (apart from each message's random MIME boundary), but
+share the headers every letter of a batch has in common: see ``_BatchHeaders``.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from email.headerregistry import Address
+from datetime import datetime
+from email.generator import Generator
+from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid
+from html import escape
+from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
-from ..errors import AddressError
+from ..errors import AddressError, RecruiterError
+from .rendering import Boilerplate, LetterContext, render_letter
+
+PARALLEL_MIN = 2000  # below this, starting worker processes costs more than it saves
+PARALLEL_CHUNK = 250
+_SHARED_HEADERS = 512  # distinct header values one batch keeps; per-letter ones churn through
 
 _CONTROL = re.compile(r"[\r\n\0]")
 
@@ -64,11 +83,21 @@ def build_message(
     """A multipart/alternative message (text and HTML), optionally with the PDF attached."""
     to = valid_address(envelope.recipient_email)
     sender = valid_address(envelope.sender_email, "sender address")
+    msg = _compose(SMTP, envelope, sender, to, subject=subject, text=text, html=html,
+                   date=None if date is None else format_datetime(date))
+    if pdf is not None:
+        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+    return msg
+
+
+def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str, *, subject: str,
+             text: str, html: str, date: str | None, boundary: bool = False) -> EmailMessage:
+    """The message of validated addresses; ``boundary`` picks it now instead of when written."""
     for value, field in ((subject, "subject"), (envelope.recipient_name, "recipient name"),
                          (envelope.sender_name, "sender name"),
                          (envelope.message_id, "Message-ID")):
         check_header(value, field)
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=policy)
     msg["Subject"] = subject
     msg["From"] = _address(envelope.sender_name, sender)
     msg["To"] = _address(envelope.recipient_name, to)
@@ -76,12 +105,20 @@ def build_message(
         msg["Reply-To"] = valid_address(envelope.reply_to, "reply-to address")
     msg["Message-ID"] = envelope.message_id
     if date is not None:
-        msg["Date"] = format_datetime(date)
+        msg["Date"] = date
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
-    msg.add_alternative(_html_document(subject, html), subtype="html")
-    if pdf is not None:
-        msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+    document = _html_document(subject, html)
+    if boundary:
+        # What the generator would do when writing, minus its regex compiled per message. A
+        # boundary absent from the text can be in no encoded part: quoted-printable writes "="
+        # as "=3D" and base64 has no "=" inside.
+        while True:
+            chosen = Generator._make_boundary()
+            if chosen not in text and chosen not in document:
+                break
+        msg.make_alternative(boundary=chosen)
+    msg.add_alternative(document, subtype="html")
     return msg
 
 
@@ -91,8 +128,6 @@ def _address(name: str, email: str) -> Address:
 
 
 def _html_document(subject: str, body_html: str) -> str:
-    from html import escape
-
     return (
         "<!doctype html><html><head><meta charset=\"utf-8\">"
         f"<title>{escape(subject)}</title></head>"
@@ -100,3 +135,168 @@ def _html_document(subject: str, body_html: str) -> str:
         "line-height: 1.5; color: #1f2933; max-width: 38em; margin: 0 auto; padding: 1em;\">"
         f"{body_html}</body></html>"
     )
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+class _FoldOnceHeader(BaseHeader):
+    """A header that remembers how it folds: a header object never changes once made."""
+
+    def fold(self, *, policy: EmailPolicy) -> str:  # noqa: D102
+        # Folding reads only these three policy settings. The generator hands every part a
+        # clone of the policy, so the key is the settings, not the policy object.
+        key = (policy.linesep, policy.max_line_length, policy.utf8)
+        folds = self.__dict__.setdefault("_folds", {})
+        folded = folds.get(key)
+        if folded is None:
+            folded = folds[key] = super().fold(policy=policy)
+        return folded
+
+
+class _BatchHeaders(HeaderRegistry):
+    """The header factory of one batch's policy: each distinct header is parsed once.
+
+    The stdlib builds a new class for every header it makes, then parses and folds every
+    header of every message, although the letters of a batch share From, Date, MIME-Version,
+    the parts' headers and mostly the subject. Header objects are immutable strings, so the
+    letters of a batch can share them. Per-letter values (To, Message-ID, the boundary) are
+    parsed as before and pass through a bounded table.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(base_class=_FoldOnceHeader)
+        self._classes: dict[str, type] = {}
+        self._made: dict[tuple, BaseHeader] = {}
+
+    def __getitem__(self, name: str) -> type:
+        cls = self._classes.get(name.lower())
+        if cls is None:
+            cls = self._classes[name.lower()] = super().__getitem__(name)
+        return cls
+
+    def __call__(self, name: str, value: Any) -> BaseHeader:
+        if isinstance(value, str):
+            key: tuple = (name, value)
+        elif type(value) is Address:
+            key = (name, Address, value.display_name, value.username, value.domain)
+        else:
+            return self[name](name, value)
+        header = self._made.get(key)
+        if header is None:
+            if len(self._made) >= _SHARED_HEADERS:
+                self._made.clear()
+            header = self._made[key] = self[name](name, value)
+        return header
+
+
+def batch_policy() -> EmailPolicy:
+    """``policy.SMTP`` with a header factory of its own, for the messages of one batch."""
+    return SMTP.clone(header_factory=_BatchHeaders())
+
+
+@dataclass(frozen=True)
+class Mail:
+    """One letter's envelope and content, for ``build_messages``."""
+
+    envelope: Envelope
+    subject: str
+    text: str
+    html: str
+
+
+class _Builder:
+    """Builds the messages of one batch: one policy, each sender validated once."""
+
+    def __init__(self, date: datetime | None) -> None:
+        self.policy = batch_policy()
+        self.date = None if date is None else format_datetime(date)
+        self.senders: dict[str, str] = {}
+
+    def build(self, mail: Mail) -> tuple[str, bytes]:
+        """The normalised recipient and the message's bytes."""
+        envelope = mail.envelope
+        to = valid_address(envelope.recipient_email)
+        sender = self.senders.get(envelope.sender_email)
+        if sender is None:
+            sender = valid_address(envelope.sender_email, "sender address")
+            self.senders[envelope.sender_email] = sender
+        return to, _compose(self.policy, envelope, sender, to, subject=mail.subject,
+                            text=mail.text, html=mail.html, date=self.date,
+                            boundary=True).as_bytes()
+
+
+def build_messages(mails: Iterable[Mail], *, date: datetime | None = None) -> list[bytes]:
+    """Each letter's ``build_message(...).as_bytes()``, built as one batch in this process."""
+    builder = _Builder(date)
+    return [builder.build(mail)[1] for mail in mails]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One letter to render in send mode and, with an envelope, to build as an email."""
+
+    boilerplate: Boilerplate
+    context: LetterContext
+    envelope: Envelope | None = None
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A rendered letter: its content hash, and its email bytes and normalised recipient.
+
+    ``error`` says why the letter did not render, or why its email could not be built; the
+    content hash is still there when only the email failed.
+    """
+
+    content_hash: str | None
+    eml: bytes | None = None
+    recipient: str | None = None
+    error: str | None = None
+
+
+def _render_chunk(args: tuple[Sequence[Outgoing], datetime | None]) -> list[RenderedEmail]:
+    items, date = args
+    builder = _Builder(date)
+    out = []
+    for item in items:
+        try:
+            rendered = render_letter(item.boilerplate, item.context)
+        except Exception as exc:  # noqa: BLE001  (the caller names the letter that failed)
+            out.append(RenderedEmail(None, error=str(exc)))
+            continue
+        if item.envelope is None:
+            out.append(RenderedEmail(rendered.content_hash))
+            continue
+        try:
+            to, eml = builder.build(Mail(item.envelope, rendered.subject, rendered.text,
+                                         rendered.html))
+        except Exception as exc:  # noqa: BLE001
+            out.append(RenderedEmail(rendered.content_hash, error=str(exc)))
+            continue
+        out.append(RenderedEmail(rendered.content_hash, eml, to))
+    return out
+
+
+def render_emails(items: Sequence[Outgoing], *, date: datetime | None = None,
+                  processes: int | None = None, chunk: int = PARALLEL_CHUNK
+                  ) -> list[RenderedEmail]:
+    """Render each letter in send mode and build its email; never raises for one letter.
+
+    A batch of ``PARALLEL_MIN`` letters or more is spread in chunks over worker processes
+    (one per core unless ``processes`` says otherwise) from a fork server that has already
+    imported this module; results come back in order.
+    """
+    processes = processes or os.cpu_count() or 1
+    chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
+    if processes < 2 or len(items) < PARALLEL_MIN or len(chunks) < 2:
+        return [result for part in chunks for result in _render_chunk((part, date))]
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # only the first pool's list counts
+    try:
+        with ProcessPoolExecutor(max_workers=min(processes, len(chunks)),
+                                 mp_context=context) as pool:
+            results = list(pool.map(_render_chunk, [(part, date) for part in chunks]))
+    except BrokenProcessPool as exc:
+        raise RecruiterError("A worker stopped unexpectedly; the emails were not built.") \
+            from exc
+    return [result for part in results for result in part]

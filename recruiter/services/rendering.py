@@ -13,10 +13,10 @@ import dataclasses
 import hashlib
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import nh3
@@ -79,8 +79,9 @@ class LetterContext:
 
     def as_template_dict(self) -> dict[str, Any]:
         """The dict a boilerplate renders from: nested plain dicts, strings and ints."""
+        candidate = self.candidate
         return {
-            "candidate": dataclasses.asdict(self.candidate),
+            "candidate": {name: getattr(candidate, name) for name in _CANDIDATE_FIELDS},
             "note": self.note.strip(),
             "differentiator": self.differentiator.strip(),
             "position": {"title": self.position_title, "location": self.position_location},
@@ -92,9 +93,18 @@ class LetterContext:
         }
 
 
+_CANDIDATE_FIELDS = tuple(field.name for field in dataclasses.fields(CandidateFields))
+
+
 def letter_date(locale: str, today: date | None = None) -> str:
     """Today's date as a letter in ``locale`` writes it."""
-    return format_date(today or date.today(), format="long", locale=locale or "en")
+    return _long_date(today or date.today(), locale or "en")
+
+
+@lru_cache(maxsize=64)
+def _long_date(day: date, locale: str) -> str:
+    # Babel looks the locale's pattern up again on every call; a batch has one date.
+    return format_date(day, format="long", locale=locale)
 
 
 # Documented merge fields, for the editor's picker and "unknown field" checks.
@@ -267,7 +277,7 @@ class Boilerplate:
     body: str
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: every edit of a boilerplate in the editor is a new source
 def _compile(mode: str, source: str, name: str):  # noqa: ANN202
     try:
         return _environment(mode).from_string(source)
@@ -365,10 +375,3 @@ def _error_line(exc: Exception) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
-
-
-def render_many(
-    boilerplate: Boilerplate, contexts: Iterable[LetterContext], *, preview: bool = False
-) -> list[Rendered]:
-    """Render a batch with one compiled template."""
-    return [render_letter(boilerplate, ctx, preview=preview) for ctx in contexts]

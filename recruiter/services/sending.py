@@ -45,7 +45,7 @@ from . import letters as letters_service
 from .mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
 from .pdf import render_pdfs
 from .rendering import Boilerplate as Source
-from .rendering import letter_date, render_letter
+from .rendering import letter_date
 
 CLAIMABLE = ("queued", "retry_wait")
 WAITING = ("held", "queued", "retry_wait")
@@ -88,16 +88,6 @@ def _org_day(org: Organization, now: datetime) -> date:
     except (ZoneInfoNotFoundError, ValueError):
         zone = ZoneInfo("UTC")
     return now.astimezone(zone).date()
-
-
-def _send_mode(letter: Letter, context_today: date) -> None:
-    """Render once more in send mode: an unfilled field now fails instead of showing."""
-    version = letter.boilerplate_version
-    context = letters_service.context_for(letter.application, today=context_today,
-                                          note=letters_service.effective_note(letter))
-    rendered = render_letter(Source(subject=version.subject, body=version.body), context)
-    if rendered.content_hash != letter.content_hash:
-        raise RecruiterError("it changed since it was approved; review it again")
 
 
 def freeze_batch(session: Session, position: Position, member: Member, *,
