@@ -382,13 +382,13 @@ def test_refresh_handles_5000_applications(db, make_org, make_position):
 def test_zip_holds_every_letter_and_a_safe_index(db, make_position, monkeypatch):
     """The streamed ZIP has 29 PDFs, an .eml per email address, and a neutralised index."""
     batches: list[int] = []
-    real_render_pdfs = service.render_pdfs
+    real_render_pdfs = service.render_pdfs_parallel
 
     def counting(letters, **kwargs):  # noqa: ANN001, ANN003, ANN202
         batches.append(len(letters))
         return real_render_pdfs(letters, **kwargs)
 
-    monkeypatch.setattr(service, "render_pdfs", counting)
+    monkeypatch.setattr(service, "render_pdfs_parallel", counting)
     position = make_position()
     letters = by_name(refresh(db, position))
     hostile = '=HYPERLINK("http://evil.example","click")'

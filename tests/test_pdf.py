@@ -14,9 +14,12 @@ from recruiter.paths import LETTERS_DIR
 from recruiter.services.pdf import (
     LetterAssetFetcher,
     PdfLetter,
+    _chunks,
     render_pdf,
     render_pdfs,
+    render_pdfs_parallel,
     render_print_bundle,
+    shutdown_pool,
     url_fetcher,
 )
 
@@ -149,12 +152,14 @@ def test_batch_is_split_per_letter_by_marker_not_by_count(tmp_path: Path) -> Non
 
 
 def test_page_numbers_only_when_a_letter_runs_past_one_page(tmp_path: Path) -> None:
+    """A one-page letter has no folio; a longer one says "Page X of N" on every page."""
     short, long = render_pdfs([letter("s"), letter("l", paragraphs=40)])
     assert "Page 1 of" not in pdf_text(short, tmp_path)
     long_text = pdf_text(long, tmp_path)
     pages = page_count(long, tmp_path)
     assert f"Page 1 of {pages}" in long_text
     assert f"Page {pages} of {pages}" in long_text
+    assert all(f"Page {n} of {pages}" in long_text for n in range(1, pages + 1))
 
 
 @pytest.mark.parametrize(("size", "points"), [("A4", (595, 842)), ("letter", (612, 792))])
@@ -218,3 +223,56 @@ def test_print_bundle_holds_every_letter_and_pads_for_duplex(tmp_path: Path) -> 
 
 def test_empty_batch_gives_no_pdfs() -> None:
     assert render_pdfs([]) == []
+
+
+_NAMES = [
+    "Ana Silva", "Bo Lindqvist", "Chidi Obi", "Dana Kowalczyk", "Emeka Nwosu", "Farah Haddad",
+    "Gustavo Pereira", "Hana Novakova", "Ilse Vermeer", "Jonas Berg", "Kaito Sato",
+    "Leila Rahimi", "Mateo Rossi", "Nadia Petrova", "Oskar Nyberg", "Priya Raman",
+    "Quentin Marchal", "Rosa Delgado", "Sven Aalto", "Tomasz Wrobel", "Ulla Jensen",
+    "Viktor Horvath", "Wen Zhao", "Ximena Ortiz",
+]
+
+
+def test_parallel_batch_gives_each_letter_exactly_its_own_pages(tmp_path: Path) -> None:
+    """Issue 7: over chunks and processes, each PDF holds its own pages and no other name."""
+    # Long letters at a chunk's end, at the next one's start and after it, and at the very end.
+    long = {3, 9, 10, 11, 23}
+    letters = [letter(f"k{i}", name=name, paragraphs=40 if i in long else 3)
+               for i, name in enumerate(_NAMES)]
+    assert [len(part) for part in _chunks(letters, 2, 6)] == [10, 10, 4]
+    try:
+        pdfs = render_pdfs_parallel(letters, processes=2, chunk=6)
+    finally:
+        shutdown_pool()
+    assert len(pdfs) == len(letters)
+    for i, (name, data) in enumerate(zip(_NAMES, pdfs, strict=True)):
+        pages = page_count(data, tmp_path)
+        text = pdf_text(data, tmp_path)
+        assert (pages >= 2) == (i in long), (name, pages)
+        assert text.count("Your application for Operations Coordinator") == 1, name
+        assert name in text
+        assert [other for other in _NAMES if other != name and other in text] == [], name
+        if pages == 1:
+            assert "Page 1 of" not in text, name
+        else:
+            assert all(f"Page {n} of {pages}" in text for n in range(1, pages + 1)), name
+    serial = render_pdfs(letters)
+    assert [page_count(x, tmp_path) for x in serial] == [page_count(x, tmp_path) for x in pdfs]
+
+
+def test_parallel_batch_refuses_a_key_that_appears_in_two_chunks() -> None:
+    """Keys are checked over the whole batch, not only within each chunk."""
+    letters = [letter(f"k{i}") for i in range(20)] + [letter("k0")]
+    with pytest.raises(PdfError, match="appears twice"):
+        render_pdfs_parallel(letters, processes=2, chunk=10)
+
+
+def test_print_bundle_numbers_the_long_letters_only(tmp_path: Path) -> None:
+    """In the print bundle, only the letter that runs past one page carries page numbers."""
+    text = pdf_text(render_print_bundle([letter("a", name="Ana Silva"),
+                                         letter("b", paragraphs=40, name="Bo Lindqvist"),
+                                         letter("c", name="Chidi Obi")]), tmp_path)
+    pages = text.split("\f")
+    assert "Page" not in pages[0] and "Page" not in pages[-2]
+    assert "Page 1 of" in pages[1]

@@ -213,7 +213,7 @@ def _quick(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=64,
                                                             parallelism=1))
     if "real_pdfs" not in request.fixturenames:
-        monkeypatch.setattr(sending, "render_pdfs", _fake_pdfs)
+        monkeypatch.setattr(sending, "render_pdfs_parallel", _fake_pdfs)
 
 
 # --- builders ----------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from ..models import (
 from . import audit, checks
 from .boilerplates import ensure_shipped, shipped_for_stage
 from .mail import Envelope, build_message, new_message_id, valid_address
-from .pdf import PdfLetter, render_pdf, render_pdfs, render_print_bundle
+from .pdf import PdfLetter, render_pdf, render_pdfs_parallel, render_print_bundle
 from .positions import hire_of
 from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, Rendered, letter_date, render_letter
@@ -532,7 +532,8 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
                 } if locked else {}
             fresh = [x for x in part if not (x.id in stored and stored[x.id].pdf)]
             rendered = dict(zip((x.id for x in fresh),
-                                render_pdfs([_pdf_letter(x, org) for x in fresh]), strict=True))
+                                render_pdfs_parallel([_pdf_letter(x, org) for x in fresh]),
+                                strict=True))
             for letter in part:
                 number += 1
                 cand = letter.application.candidate

@@ -14,7 +14,7 @@ from . import checks
 from .boilerplates import shipped_boilerplates, shipped_for_stage
 from .importing import CandidateRow, accepted_rows, parse_candidates
 from .mail import Envelope, build_message, new_message_id
-from .pdf import PdfLetter, render_pdfs
+from .pdf import PdfLetter, render_pdfs_parallel
 from .rendering import CandidateFields, LetterContext, Rendered, letter_date, render_letter
 
 FORMATS = ("pdf", "eml", "txt")
@@ -151,7 +151,7 @@ def _outputs(rendered: list[tuple[CandidateRow, Rendered]], *, fmt: str, sender:
                          recipient=postal_lines(row), subject=r.subject, body_html=r.html,
                          sender_name="", language=row.language)
                for row, r in rendered]
-    pdfs = render_pdfs(letters, page_size=page_size)
+    pdfs = render_pdfs_parallel(letters, page_size=page_size)
     return [(f"{file_stem(row)}.pdf", pdf) for (row, _), pdf in zip(rendered, pdfs, strict=True)]
 
 

@@ -43,7 +43,7 @@ from ..models import Application, Batch, Delivery, Letter, Member, Organization,
 from . import audit
 from . import letters as letters_service
 from .mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
-from .pdf import render_pdfs
+from .pdf import render_pdfs_parallel
 from .rendering import Boilerplate as Source
 from .rendering import letter_date
 
@@ -207,15 +207,14 @@ def _render_all(letters: Sequence[Letter], org: Organization, sender: str, now: 
         raise RecruiterError("Nothing was sent, because these letters do not render: "
                              + "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else ""))
     dated = letter_date(org.locale, today)
-    frozen: list[_Frozen] = []
-    for start in range(0, len(letters), PDF_CHUNK):
-        chunk = letters[start:start + PDF_CHUNK]
-        # Dated as the day it is frozen, without touching the row before the batch is ours.
-        pdfs = render_pdfs([replace(letters_service._pdf_letter(x, org), date=dated)
-                            for x in chunk])
-        for i, (letter, pdf) in enumerate(zip(chunk, pdfs, strict=True), start):
-            frozen.append(_Frozen(letter, letter.application.letter_channel,
-                                  emails[i].recipient, message_ids[i], emails[i].eml, pdf))
+    # Dated as the day it is frozen, without touching the row before the batch is ours; laid
+    # out in chunks across the PDF worker processes.
+    pdfs = render_pdfs_parallel([replace(letters_service._pdf_letter(x, org), date=dated)
+                                 for x in letters])
+    frozen = [_Frozen(letter, letter.application.letter_channel, email.recipient, message_id,
+                      email.eml, pdf)
+              for letter, email, message_id, pdf in zip(letters, emails, message_ids, pdfs,
+                                                         strict=True)]
     return frozen
 
 
