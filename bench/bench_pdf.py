@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from weasyprint import HTML  # noqa: E402
 
-from recruiter.services import pdf  # noqa: E402
+from recruiter.services import pdf, workers  # noqa: E402
 from recruiter.services.boilerplates import shipped_for_stage  # noqa: E402
 from recruiter.services.importing import parse_candidates  # noqa: E402
 from recruiter.services.rendering import (  # noqa: E402
@@ -141,7 +141,7 @@ def cpu_seconds(pid: int) -> float:
 
 def helper_pids() -> list[int]:
     """The fork server and the pool's workers, while they are alive."""
-    pids = list(pdf._pool._processes) if pdf._pool is not None else []  # noqa: SLF001
+    pids = workers.pids()
     server = forkserver._forkserver._forkserver_pid  # noqa: SLF001
     return pids + ([server] if server else [])
 
@@ -215,7 +215,7 @@ def main() -> None:
           + ", ".join(f"{x:.0f}" for x in helpers.values())
           + f" MB; total {total:.0f} MB (goal 600 MB)")
     print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
-    pdf.shutdown_pool()
+    workers.shutdown()
 
 
 if __name__ == "__main__":

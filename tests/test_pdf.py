@@ -11,6 +11,7 @@ from weasyprint import CSS, HTML
 
 from recruiter.errors import PdfError
 from recruiter.paths import LETTERS_DIR
+from recruiter.services import workers
 from recruiter.services.pdf import (
     LetterAssetFetcher,
     PdfLetter,
@@ -19,7 +20,6 @@ from recruiter.services.pdf import (
     render_pdfs,
     render_pdfs_parallel,
     render_print_bundle,
-    shutdown_pool,
     url_fetcher,
 )
 
@@ -244,7 +244,7 @@ def test_parallel_batch_gives_each_letter_exactly_its_own_pages(tmp_path: Path) 
     try:
         pdfs = render_pdfs_parallel(letters, processes=2, chunk=6)
     finally:
-        shutdown_pool()
+        workers.shutdown()
     assert len(pdfs) == len(letters)
     for i, (name, data) in enumerate(zip(_NAMES, pdfs, strict=True)):
         pages = page_count(data, tmp_path)

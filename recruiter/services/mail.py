@@ -7,11 +7,8 @@ share the headers every letter of a batch has in common: see ``_BatchHeaders``.
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +23,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from ..errors import AddressError, RecruiterError
+from . import workers as _workers
 from .rendering import Boilerplate, LetterContext, render_letter
 
 PARALLEL_MIN = 2000  # below this, starting worker processes costs more than it saves
@@ -282,21 +280,19 @@ def render_emails(items: Sequence[Outgoing], *, date: datetime | None = None,
                   ) -> list[RenderedEmail]:
     """Render each letter in send mode and build its email; never raises for one letter.
 
-    A batch of ``PARALLEL_MIN`` letters or more is spread in chunks over worker processes
-    (one per core unless ``processes`` says otherwise) from a fork server that has already
-    imported this module; results come back in order.
+    A batch of ``PARALLEL_MIN`` letters or more is spread in chunks over the app process's
+    worker pool (``workers.py``: one per core unless ``processes`` says otherwise), which the
+    PDF batches share; results come back in order.
     """
-    processes = processes or os.cpu_count() or 1
+    processes = _workers.count(processes)
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
     if processes < 2 or len(items) < PARALLEL_MIN or len(chunks) < 2:
         return [result for part in chunks for result in _render_chunk((part, date))]
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # only the first pool's list counts
     try:
-        with ProcessPoolExecutor(max_workers=min(processes, len(chunks)),
-                                 mp_context=context) as pool:
-            results = list(pool.map(_render_chunk, [(part, date) for part in chunks]))
+        results = list(_workers.pool(processes).map(_render_chunk,
+                                                    [(part, date) for part in chunks]))
     except BrokenProcessPool as exc:
+        _workers.shutdown()
         raise RecruiterError("A worker stopped unexpectedly; the emails were not built.") \
             from exc
     return [result for part in results for result in part]

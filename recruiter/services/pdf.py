@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import atexit
 import copy
 import ctypes.util
 import gc
 import html
 import mimetypes
-import multiprocessing
 import os
 import re
-import threading
 import unicodedata
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache
@@ -32,6 +28,8 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from recruiter.errors import PdfError
 from recruiter.paths import LETTERS_DIR
+
+from . import workers as _workers
 
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
 MAX_ASSET_BYTES = 10 * 1024 * 1024
@@ -300,10 +298,6 @@ def render_pdfs(letters: Sequence[PdfLetter], *, page_size: str = "A4") -> list[
 PARALLEL_CHUNK = 25  # most letters per layout pass: small for memory and an even finish
 MIN_CHUNK = 10  # fewer letters than two of these stay in the calling process
 
-_pool: ProcessPoolExecutor | None = None
-_pool_key: tuple[int, int] | None = None  # (pid that made it, worker count)
-_pool_lock = threading.Lock()
-
 
 def _render_chunk(args: tuple[list[PdfLetter], str]) -> list[bytes]:
     """Render one chunk in a worker, with the cyclic garbage collector paused.
@@ -320,51 +314,13 @@ def _render_chunk(args: tuple[list[PdfLetter], str]) -> list[bytes]:
         gc.collect()
 
 
-def _warm_up() -> None:
+def warm_up() -> None:
     """Parse the stylesheets and load the fonts once per worker, before its first chunk."""
     _stylesheets("A4")
     _stylesheets("letter")
     render_pdfs([PdfLetter(key="warm-up", organization_name="Warm-up", organization_address=(),
                            date="", recipient=("Zoë محمد",), subject="Warm-up",
                            body_html="<p><b>Zoë</b> محمد</p>", sender_name="")])
-
-
-def _get_pool(workers: int) -> ProcessPoolExecutor:
-    """The process's pool of PDF workers, started on first use and kept for later batches."""
-    global _pool, _pool_key
-    with _pool_lock:
-        key = (os.getpid(), workers)
-        if _pool is None or _pool_key != key:
-            if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
-                _pool.shutdown(wait=False, cancel_futures=True)
-            context = multiprocessing.get_context("forkserver")
-            # The fork server imports WeasyPrint once; each worker is a fork of it.
-            context.set_forkserver_preload([__name__])
-            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                        initializer=_warm_up)
-            _pool_key = key
-        return _pool
-
-
-def shutdown_pool() -> None:
-    """Stop the PDF workers, if any were started by this process."""
-    global _pool, _pool_key
-    with _pool_lock:
-        if _pool is not None and _pool_key is not None and _pool_key[0] == os.getpid():
-            _pool.shutdown(wait=True, cancel_futures=True)
-        _pool = _pool_key = None
-
-
-atexit.register(shutdown_pool)
-
-
-def warm_pool(processes: int | None = None) -> None:
-    """Start the PDF workers now (for example at app start), so the first batch does not wait."""
-    workers = processes or os.cpu_count() or 1
-    if workers > 1:
-        pool = _get_pool(workers)
-        for future in [pool.submit(os.getpid) for _ in range(workers)]:
-            future.result()
 
 
 def _chunks(letters: Sequence[PdfLetter], workers: int, chunk: int) -> list[list[PdfLetter]]:
@@ -384,18 +340,18 @@ def render_pdfs_parallel(letters: Sequence[PdfLetter], *, page_size: str = "A4",
     The workers (one per CPU by default) are forks of a fork server that has imported
     WeasyPrint; they warm up once and stay for later batches. Small batches stay here.
     """
-    workers = processes or os.cpu_count() or 1
+    workers = _workers.count(processes)
     _page_size(page_size)
     _check_keys(letters)
     if workers < 2 or len(letters) < 2 * MIN_CHUNK:
         return [pdf for i in range(0, len(letters), max(1, chunk))
                 for pdf in render_pdfs(letters[i:i + chunk], page_size=page_size)]
     parts = _chunks(letters, workers, chunk)
-    pool = _get_pool(workers)
     try:
-        results = list(pool.map(_render_chunk, [(part, page_size) for part in parts]))
+        results = list(_workers.pool(workers).map(_render_chunk,
+                                                  [(part, page_size) for part in parts]))
     except BrokenProcessPool as exc:
-        shutdown_pool()
+        _workers.shutdown()
         raise PdfError("A PDF worker stopped unexpectedly; the letters were not rendered.") \
             from exc
     return [pdf for part in results for pdf in part]

@@ -1,0 +1,75 @@
+"""One pool of worker processes per app process, for CPU-bound batch work.
+
+Laying out PDFs and building emails for thousands of letters is CPU work that threads cannot
+spread (the GIL). Both go to this pool: one worker per core, forked from a fork server that
+has already imported WeasyPrint and the mail builder, so a worker starts in a fraction of a
+second. Each worker parses the letter stylesheets and loads the fonts once, before its first
+task. The pool starts on first use and stays for later batches; ``warm`` starts it early.
+"""
+
+from __future__ import annotations
+
+import atexit
+import multiprocessing
+import os
+import threading
+from concurrent.futures import ProcessPoolExecutor
+
+PRELOAD = ["recruiter.services.pdf", "recruiter.services.mail"]
+
+_pool: ProcessPoolExecutor | None = None
+_pool_key: tuple[int, int] | None = None  # (pid that made it, worker count)
+_lock = threading.Lock()
+
+
+def count(processes: int | None = None) -> int:
+    """The number of workers: ``processes``, or one per core."""
+    return processes or os.cpu_count() or 1
+
+
+def _warm_up() -> None:
+    from .pdf import warm_up
+
+    warm_up()
+
+
+def pool(workers: int) -> ProcessPoolExecutor:
+    """The pool of ``workers`` workers of the calling process, started on first use."""
+    global _pool, _pool_key
+    with _lock:
+        key = (os.getpid(), workers)
+        if _pool is None or _pool_key != key:
+            if _pool is not None and _pool_key is not None and _pool_key[0] == key[0]:
+                _pool.shutdown(wait=False, cancel_futures=True)
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            _pool = ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                        initializer=_warm_up)
+            _pool_key = key
+        return _pool
+
+
+def pids() -> list[int]:
+    """The worker processes' ids (for measuring their memory)."""
+    return list(_pool._processes) if _pool is not None else []  # noqa: SLF001
+
+
+def shutdown() -> None:
+    """Stop the workers, if this process started them."""
+    global _pool, _pool_key
+    with _lock:
+        if _pool is not None and _pool_key is not None and _pool_key[0] == os.getpid():
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool = _pool_key = None
+
+
+atexit.register(shutdown)
+
+
+def warm(processes: int | None = None) -> None:
+    """Start the workers now (for example at app start), so the first batch does not wait."""
+    workers = count(processes)
+    if workers > 1:
+        running = pool(workers)
+        for future in [running.submit(os.getpid) for _ in range(workers)]:
+            future.result()
