@@ -36,6 +36,7 @@ class DefaultConfig:
     LOAD_DEMO = False  # `recruiter serve` turns it on for the embedded default
     QUEUE_IMMEDIATE = False  # tests: run tasks inline
     SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt
+    FREEZE_INLINE_MAX = 200  # bigger batches are frozen by a worker, not in the web request
     PURGE_HOUR = "3"  # the daily purge of data past retention runs at HH:30 UTC
     SEND_MAX_ATTEMPTS = 8  # retries after 4xx replies or connection failures, then failed
     # Deliveries a worker claims in one commit (the queued one and more of its organization,

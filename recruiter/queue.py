@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Queue:
     send: TaskWrapper
     sweep: TaskWrapper
     purge: TaskWrapper
+    freeze: TaskWrapper
 
     batch: int = 1
 
@@ -78,6 +79,16 @@ def init_queue(app: Flask) -> Queue:
                     send.schedule((attempt.delivery_id,), eta=attempt.retry_at)
         return attempts[0].state
 
+    @huey.task(name="freeze_batch")
+    def freeze(position_id: int, member_id: int, send_at: str | None, hold: bool) -> int:
+        """Freeze a big batch away from the web request, then queue what may leave now."""
+        with app.app_context():
+            due = sending.freeze_for_worker(
+                db.session, position_id, member_id, hold_until_accepted=hold,
+                send_at=datetime.fromisoformat(send_at) if send_at else None)
+        queue.enqueue(due)
+        return len(due)
+
     @huey.periodic_task(crontab(minute="*"), name="sweep")
     def sweep() -> int:
         with app.app_context():
@@ -94,7 +105,8 @@ def init_queue(app: Flask) -> Queue:
                                          app.config["MAIL_URL"])
         return report.candidates
 
-    queue = Queue(huey, send, sweep, purge, max(int(app.config.get("SEND_CLAIM_BATCH", 10)), 1))
+    queue = Queue(huey, send, sweep, purge, freeze,
+                  max(int(app.config.get("SEND_CLAIM_BATCH", 10)), 1))
     app.extensions["recruiter.queue"] = queue
     return queue
 

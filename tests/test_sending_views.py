@@ -357,3 +357,71 @@ def test_a_malformed_send_time_names_the_field(app, client, db, login, make_posi
     response = _send(client, position, {"send_at": "tomorrow morning"})
     assert "Nothing was sent. Send at: Not a valid datetime value." in response.text
     assert db.scalar(select(func.count()).select_from(Batch)) == 0
+
+
+# --- big batches are frozen by a worker ---------------------------------------------------------
+
+
+class HeldFreezes:
+    """The freeze messages for a worker, held here until ``run`` plays the worker's part."""
+
+    def __init__(self, task) -> None:  # noqa: ANN001
+        self.task, self.waiting = task, []
+
+    def run(self, index: int = 0) -> int:
+        """Run the real task on one held message, as a worker would."""
+        return self.task.call_local(*self.waiting[index])
+
+
+@pytest.fixture
+def held_freezes(app, monkeypatch: pytest.MonkeyPatch) -> HeldFreezes:  # noqa: ANN001
+    """Batches bigger than 2 letters go to a worker, whose messages wait in the fixture."""
+    from recruiter.queue import queue
+
+    app.config["FREEZE_INLINE_MAX"] = 2
+    held = HeldFreezes(queue().freeze)
+    monkeypatch.setattr(queue(), "freeze", lambda *args: held.waiting.append(args))
+    return held
+
+
+def test_a_big_batch_is_frozen_by_a_worker_and_the_page_follows_it(  # noqa: ANN001
+        app, client, db, login, make_position, held_freezes) -> None:
+    _, position = _approved(client, login, make_position)
+    response = _send(client, position, NO_HOLD)
+    assert f"Freezing {FEW} letters." in response.text
+    assert "Freezing the letters" in response.text
+    assert '<meta http-equiv="refresh" content="10">' in response.text
+    assert db.scalar(select(func.count()).select_from(Batch)) == 0  # nothing frozen yet
+    letters_page = _as(client, "GET", f"/positions/{position.id}/letters").text
+    assert f'action="/positions/{position.id}/send"' not in letters_page  # no second submit
+    again = _send(client, position, NO_HOLD)
+    assert "already being frozen" in again.text
+    assert len(held_freezes.waiting) == 1
+
+    sent = held_freezes.run()  # the worker's turn
+    assert sent == FEW_EMAILS
+    assert len(_emls(app)) == FEW_EMAILS
+    page = _as(client, "GET", f"/positions/{position.id}/sending").text
+    assert "Freezing the letters" not in page and "refresh" not in page
+    assert f"sent {FEW_EMAILS}, queued 0, failed 0, in doubt 0, out of {FEW}" in _text(page)
+    db.rollback()
+    stored = db.get(Position, position.id)
+    assert (stored.freezing_since, stored.freeze_problem) == (None, None)
+
+
+def test_a_refused_background_freeze_is_shown_and_can_be_sent_again(  # noqa: ANN001
+        app, client, db, login, make_position, held_freezes) -> None:
+    member, position = _approved(client, login, make_position)
+    _send(client, position, NO_HOLD)
+    db.rollback()
+    db.get(type(member.organization), member.organization_id).sender_email = "not an address"
+    db.commit()
+    assert held_freezes.run() == 0
+    assert db.scalar(select(func.count()).select_from(Batch)) == 0
+    for url in (f"/positions/{position.id}/sending", f"/positions/{position.id}/letters"):
+        page = _text(_as(client, "GET", url).text)
+        assert "The letters were not frozen" in page
+        assert "sender email first" in page
+    letters_page = _as(client, "GET", f"/positions/{position.id}/letters").text
+    assert f'action="/positions/{position.id}/send"' in letters_page  # it can be sent again
+    assert _emls(app) == []

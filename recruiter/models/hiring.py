@@ -31,6 +31,9 @@ class Position(db.Model):
     created_at: Mapped[created]
     filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A big batch is frozen by a worker: since when, and why it failed (shown, then cleared).
+    freezing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    freeze_problem: Mapped[str | None] = mapped_column(Text)
 
     boilerplate: Mapped[Boilerplate | None] = relationship()
     applications: Mapped[list[Application]] = relationship(

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.orm import Session, selectinload
 
 from ..models import (
@@ -147,6 +147,8 @@ def purge(session: Session, *, now: datetime | None = None, dry_run: bool = Fals
             continue
         letters, files = _purge_candidates(session, org, due, rule_text(org.retention_months),
                                            now, outbox)
+        session.execute(update(Position).where(Position.id.in_(past))  # it can name people
+                        .values(freeze_problem=None).execution_options(synchronize_session=False))
         report.letters += letters
         report.files += files
         report.erasures_done += _close_erasures(session, org, now)

@@ -138,6 +138,48 @@ def freeze_batch(session: Session, position: Position, member: Member, *,
     return batch, True
 
 
+def freezing(position: Position, now: datetime | None = None) -> bool:
+    """Whether a worker is freezing this position's batch right now (and not for too long)."""
+    since = position.freezing_since
+    return since is not None and (now or _now()) - since < SENDING_TIMEOUT
+
+
+def request_freeze(session: Session, position: Position) -> bool:
+    """Mark the position as being frozen by a worker; False when one already is."""
+    if freezing(position):
+        return False
+    position.freezing_since, position.freeze_problem = _now(), None
+    session.flush()
+    return True
+
+
+def freeze_for_worker(session: Session, position_id: int, member_id: int, *,
+                      send_at: datetime | None, hold_until_accepted: bool) -> list[int]:
+    """The worker's side of a big approval: freeze, commit, and return the emails due now.
+
+    A refusal is kept on the position (``freeze_problem``) for the page to show; nothing of
+    the batch is written, exactly as when the page freezes a small batch itself.
+    """
+    position = session.get(Position, position_id)
+    member = session.get(Member, member_id)
+    if position is None or member is None:
+        return []
+    try:
+        batch, created = freeze_batch(session, position, member, send_at=send_at,
+                                      hold_until_accepted=hold_until_accepted)
+    except RecruiterError as exc:
+        session.rollback()
+        position.freeze_problem = str(exc)[:4000]
+        position.freezing_since = None
+        session.commit()
+        return []
+    position.freezing_since = position.freeze_problem = None
+    due = [d.id for d in _deliveries(session, batch)
+           if d.channel == "email" and d.state == "queued"] if created else []
+    session.commit()
+    return due
+
+
 def _insert_batch(session: Session, values: dict) -> Batch | None:
     """Insert the batch row unless the position has one; None when it already had.
 

@@ -6,13 +6,24 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, abort, flash, jsonify, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    url_for,
+)
 from flask_login import current_user
+from sqlalchemy import func, select
 
 from ..errors import RecruiterError
 from ..extensions import db
-from ..forms.sending import SendForm, org_zone, send_form, to_utc
-from ..models import Batch, Delivery, Organization, Position
+from ..forms.sending import SendForm, local_label, org_zone, send_form, to_utc
+from ..models import Application, Batch, Delivery, Letter, Organization, Position
 from ..queue import queue
 from ..services import sending
 from ..services.positions import get_position, hire_of
@@ -25,7 +36,8 @@ bp = Blueprint("sending", __name__)
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     """Let the letters and position pages show the batch without their views knowing it."""
-    return {"sending_status": status_of, "send_form_for": _send_form_for}
+    return {"sending_status": status_of, "send_form_for": _send_form_for,
+            "local_time": lambda position, moment: local_label(moment, _zone(position))}
 
 
 def _send_form_for(position: Position) -> SendForm:
@@ -71,6 +83,10 @@ def send(position_id: int) -> Response:
         if send_at is not None and send_at <= datetime.now(UTC):
             raise RecruiterError("That send time has already passed. Choose a later one, or "
                                  "clear it to send as soon as the batch is released.")
+        count = _letter_count(position)
+        if count > int(current_app.config.get("FREEZE_INLINE_MAX", 200)) \
+                and sending.batch_of(db.session, position) is None:
+            return _freeze_in_background(position, count, send_at, bool(form.hold.data))
         batch, created = sending.freeze_batch(db.session, position, current_user,
                                               send_at=send_at,
                                               hold_until_accepted=bool(form.hold.data))
@@ -86,6 +102,27 @@ def send(position_id: int) -> Response:
     db.session.commit()
     queue().enqueue(due)
     flash(*message)
+    return _page(position)
+
+
+def _letter_count(position: Position) -> int:
+    return db.session.scalar(
+        select(func.count()).select_from(Letter).join(Application)
+        .where(Application.position_id == position.id, Letter.status != "cancelled")) or 0
+
+
+def _freeze_in_background(position: Position, count: int, send_at: datetime | None,
+                          hold: bool) -> Response:
+    """A big batch takes minutes to freeze: a worker does it, and the page follows it."""
+    if sending.request_freeze(db.session, position):
+        db.session.commit()
+        queue().freeze(position.id, current_user.id, send_at.isoformat() if send_at else None,
+                       hold)
+        flash(f"Freezing {count} letters. This takes about a minute for every 1,500 letters; "
+              "this page shows the batch when it is ready.", "success")
+    else:
+        flash("These letters are already being frozen. Nothing was frozen or sent twice.",
+              "info")
     return _page(position)
 
 
