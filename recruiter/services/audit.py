@@ -54,6 +54,31 @@ def _subject(subject: Any) -> tuple[str, int | None]:
     return type(subject).__name__.lower(), subject.id
 
 
+def lock_organization(session: Session, organization_id: int) -> None:
+    """Make writers of one organization take turns until the transaction ends.
+
+    FOR UPDATE on the organization row on PostgreSQL. SQLite ignores FOR UPDATE; a write takes
+    its one writer lock instead (waiting for another writer to commit), so what is read after
+    it is the latest and stays so.
+    """
+    if session.get_bind(AuditEvent).dialect.name == "sqlite":
+        session.execute(update(Organization).where(Organization.id == organization_id)
+                        .values(id=Organization.id)
+                        .execution_options(synchronize_session=False))
+    else:
+        session.execute(select(Organization.id).where(Organization.id == organization_id)
+                        .with_for_update())
+
+
+def _last_event(session: Session, organization_id: int) -> tuple[int, str]:
+    """The sequence number and hash of the chain's last event (0 and GENESIS before any)."""
+    last = session.execute(
+        select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.organization_id ==
+                                                      organization_id)
+        .order_by(AuditEvent.seq.desc()).limit(1)).first()
+    return (last[0], last[1]) if last else (0, GENESIS)
+
+
 def record(session: Session, organization_id: int, action: str, *, actor: Member | None = None,
            subject: Any = None, payload: dict[str, Any] | None = None) -> AuditEvent:
     """Append one event to the organization's chain, in the caller's transaction.
@@ -63,20 +88,9 @@ def record(session: Session, organization_id: int, action: str, *, actor: Member
     forks.
     """
     session.flush()  # subjects created in this transaction need their ids
-    if session.get_bind(AuditEvent).dialect.name == "sqlite":
-        # SQLite ignores FOR UPDATE. A write takes its one writer lock (waiting for another
-        # writer to commit), so the last event read below is the latest one and stays so.
-        session.execute(update(Organization).where(Organization.id == organization_id)
-                        .values(id=Organization.id)
-                        .execution_options(synchronize_session=False))
-    else:
-        session.execute(select(Organization.id).where(Organization.id == organization_id)
-                        .with_for_update())
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.organization_id ==
-                                                      organization_id)
-        .order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    lock_organization(session, organization_id)
+    seq, prev = _last_event(session, organization_id)
+    seq += 1
     subject_type, subject_id = _subject(subject)
     event = AuditEvent(organization_id=organization_id, seq=seq,
                        actor_id=actor.id if actor is not None else None, action=action,
@@ -100,18 +114,8 @@ def record_many(session: Session, organization_id: int, action: str,
     if not items:
         return []
     session.flush()
-    if session.get_bind(AuditEvent).dialect.name == "sqlite":  # see record
-        session.execute(update(Organization).where(Organization.id == organization_id)
-                        .values(id=Organization.id)
-                        .execution_options(synchronize_session=False))
-    else:
-        session.execute(select(Organization.id).where(Organization.id == organization_id)
-                        .with_for_update())
-    last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.organization_id ==
-                                                      organization_id)
-        .order_by(AuditEvent.seq.desc()).limit(1)).first()
-    seq, prev = (last[0], last[1]) if last else (0, GENESIS)
+    lock_organization(session, organization_id)
+    seq, prev = _last_event(session, organization_id)
     events = []
     for subject, payload in items:
         seq += 1

@@ -25,8 +25,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session, defer, selectinload
@@ -77,14 +75,6 @@ class ReviewCache:
                 self._items.popitem(last=False)
 
 
-def _today(org: Org) -> date:
-    try:
-        zone = ZoneInfo(org.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()
-
-
 def _code(column, values: Sequence[str]):  # noqa: ANN001, ANN202
     """1, 2, 3... for each value in turn, else 0: a number to weigh ids with."""
     return case(*((column == v, i) for i, v in enumerate(values, start=1)), else_=0)
@@ -116,7 +106,7 @@ def review_key(session: Session, position: Position) -> tuple:
         .group_by(BoilerplateVersion.boilerplate_id).order_by(BoilerplateVersion.boilerplate_id)
     ).all()
     settings = (org.name, org.sender_name, org.sender_title, org.sender_email, org.locale,
-                org.timezone, org.retention_months, _today(org)) if org else ()
+                org.timezone, org.retention_months, service._org_today(org)) if org else ()
     return (position.title, position.location, position.differentiator,
             position.differentiator_revision, position.boilerplate_id, settings,
             tuple(map(tuple, versions)), tuple(applications), tuple(letters))

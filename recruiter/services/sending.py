@@ -682,19 +682,9 @@ def claim_due(session: Session, limit: int = 100, now: datetime | None = None) -
     return sorted(ids)
 
 
-def _lock_organization(session: Session, organization_id: int) -> None:
-    """Serialize the claims of one organization, so that its rate limit holds across workers."""
-    if session.get_bind(mapper=Organization.__mapper__).dialect.name == "sqlite":
-        session.execute(update(Organization).where(Organization.id == organization_id)
-                        .values(id=Organization.id).execution_options(synchronize_session=False))
-    else:
-        session.execute(select(Organization.id).where(Organization.id == organization_id)
-                        .with_for_update())
-
-
 def _allowance(session: Session, organization_id: int, per_minute: int, now: datetime) -> int:
     """How many more letters the organization may send this minute; claims in flight count."""
-    _lock_organization(session, organization_id)
+    audit.lock_organization(session, organization_id)  # the rate limit holds across workers
     used = session.scalar(select(func.count()).select_from(Delivery).where(
         Delivery.organization_id == organization_id,
         or_(Delivery.sent_at > now - timedelta(minutes=1), Delivery.state == "sending"))) or 0
