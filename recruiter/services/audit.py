@@ -87,19 +87,7 @@ def record(session: Session, organization_id: int, action: str, *, actor: Member
     on SQLite), so two writers of one organization take turns and the sequence has no gaps or
     forks.
     """
-    session.flush()  # subjects created in this transaction need their ids
-    lock_organization(session, organization_id)
-    seq, prev = _last_event(session, organization_id)
-    seq += 1
-    subject_type, subject_id = _subject(subject)
-    event = AuditEvent(organization_id=organization_id, seq=seq,
-                       actor_id=actor.id if actor is not None else None, action=action,
-                       subject_type=subject_type, subject_id=subject_id,
-                       created_at=datetime.now(UTC), payload=payload or {}, prev_hash=prev)
-    event.hash = chain_hash(prev, event)
-    session.add(event)
-    session.flush()
-    return event
+    return record_many(session, organization_id, action, [(subject, payload)], actor=actor)[0]
 
 
 def record_many(session: Session, organization_id: int, action: str,
@@ -113,7 +101,7 @@ def record_many(session: Session, organization_id: int, action: str,
     """
     if not items:
         return []
-    session.flush()
+    session.flush()  # subjects created in this transaction need their ids
     lock_organization(session, organization_id)
     seq, prev = _last_event(session, organization_id)
     events = []
@@ -131,14 +119,21 @@ def record_many(session: Session, organization_id: int, action: str,
     return events
 
 
-def letter_frozen(session: Session, letter: Letter, actor: Member | None) -> AuditEvent:
-    """Record a frozen letter's byte hashes, which ``verify`` later checks the bytes against."""
-    return record(session, letter.organization_id, "letter.frozen", actor=actor, subject=letter,
-                  payload={"eml_sha256": letter.eml_sha256, "pdf_sha256": letter.pdf_sha256,
-                           "message_id_sha256": sha256_hex(letter.message_id or ""),
-                           "boilerplate_version": letter.boilerplate_version_id,
-                           "note_revision": letter.note_revision,
-                           "override": letter.note_override is not None})
+def letters_frozen(session: Session, letters: Sequence[Letter], actor: Member | None
+                   ) -> list[AuditEvent]:
+    """Record each frozen letter's byte hashes, which ``verify`` later checks the bytes against.
+
+    The letters are of one organization; their events are appended in one step.
+    """
+    if not letters:
+        return []
+    return record_many(session, letters[0].organization_id, "letter.frozen", [
+        (letter, {"eml_sha256": letter.eml_sha256, "pdf_sha256": letter.pdf_sha256,
+                  "message_id_sha256": sha256_hex(letter.message_id or ""),
+                  "boilerplate_version": letter.boilerplate_version_id,
+                  "note_revision": letter.note_revision,
+                  "override": letter.note_override is not None})
+        for letter in letters], actor=actor)
 
 
 # --- verification -----------------------------------------------------------------------------

@@ -275,8 +275,8 @@ def _store(session: Session, frozen: Sequence[_Frozen], batch: Batch, now: datet
             session.add(Delivery(organization_id=letter.organization_id, letter=letter,
                                  channel=item.channel, state="held", recipient=item.recipient))
         session.flush()
-        for item in chunk:  # the bytes' SHA-256 go into the audit chain before any send
-            audit.letter_frozen(session, item.letter, actor)
+        # The bytes' SHA-256 go into the audit chain before any send.
+        audit.letters_frozen(session, [item.letter for item in chunk], actor)
 
 
 def _deliveries(session: Session, batch: Batch) -> list[Delivery]:
