@@ -1454,3 +1454,21 @@ def test_two_workers_on_postgres_and_redis_send_1000_letters_once(
         assert all(p.returncode is not None for p in workers)
         used = {r.client_port for r in smtp_server.received}
         assert all(ports & used for ports in senders), "both worker processes sent letters"
+
+
+def test_a_resent_letter_whose_worker_dies_keeps_the_decision(db, freeze, smtp_server) -> None:  # noqa: ANN001
+    """In doubt, resent by a person, then its worker dies: in doubt again, the note kept."""
+    frozen = freeze(candidates_csv(1))
+    [delivery] = deliveries(db, frozen.position, "email")
+    smtp_server.hang_up_after_data = True
+    assert sending.deliver(db, delivery.id, smtp_server.url).state == "in_doubt"
+    assert sending.resolve(db, db.get(Delivery, delivery.id), frozen.member, "resend")
+    db.commit()
+    now = datetime.now(UTC)
+    assert sending.claim(db, delivery.id, now)  # a worker takes it, then dies before DATA
+    assert sending.sweep(db, now=now + sending.SENDING_TIMEOUT + timedelta(seconds=1)) == []
+    db.expire_all()
+    stale = db.get(Delivery, delivery.id)
+    assert stale.state == "in_doubt"
+    assert stale.last_error.startswith(sending.LOST_WORKER)
+    assert "resend by Manager at " in stale.last_error

@@ -809,6 +809,7 @@ def _send_claimed(claimed: Sequence[_Claimed], letters: dict[int, tuple[bytes | 
     return outcomes
 
 
+LOST_WORKER = "The worker stopped while sending this letter; it may or may not have arrived."
 _NOTE = re.compile(r"(?:mark sent|resend|cancel) by [^;]* at \d{4}-\d\d-\d\d \d\d:\d\d UTC")
 
 
@@ -882,13 +883,16 @@ def sweep(session: Session, *, now: datetime | None = None,
     ``retry_wait`` delivery is enqueued again, so a lost queue message only delays a letter.
     """
     now = now or _now()
-    session.execute(
-        update(Delivery)
-        .where(Delivery.state == "sending", Delivery.claimed_at < now - sending_timeout)
-        .values(state="in_doubt",
-                last_error="The worker stopped while sending this letter; it may or may not "
-                           "have arrived.")
-        .execution_options(synchronize_session=False))
+    stale = session.execute(
+        select(Delivery.id, Delivery.last_error, Delivery.resolved_by_id)
+        .where(Delivery.state == "sending", Delivery.claimed_at < now - sending_timeout)).all()
+    for delivery_id, last_error, resolved_by in stale:
+        # A person's earlier decision about this letter stays on record, as in ``_record``.
+        notes = _NOTE.findall(last_error or "") if resolved_by is not None else []
+        session.execute(
+            update(Delivery).where(Delivery.id == delivery_id, Delivery.state == "sending")
+            .values(state="in_doubt", last_error="; ".join([LOST_WORKER, *notes]))
+            .execution_options(synchronize_session=False))
     release_due(session, now)
     due = list(session.scalars(
         select(Delivery.id).where(
