@@ -13,7 +13,7 @@ from ..errors import RecruiterError
 from . import checks
 from .boilerplates import shipped_boilerplates, shipped_for_stage
 from .importing import CandidateRow, accepted_rows, parse_candidates
-from .mail import Envelope, build_message, new_message_id
+from .mail import Envelope, Mail, build_messages, new_message_id
 from .pdf import PdfLetter, render_pdfs_parallel
 from .rendering import CandidateFields, LetterContext, Rendered, letter_date, render_letter
 
@@ -141,10 +141,12 @@ def _outputs(rendered: list[tuple[CandidateRow, Rendered]], *, fmt: str, sender:
                 for row, r in rendered]
     if fmt == "eml":
         domain = sender.email.rpartition("@")[2]
-        return [(f"{file_stem(row)}.eml", build_message(
-            Envelope(sender.name, sender.email, row.full_name, row.email or "",
-                     new_message_id(domain)),
-            subject=r.subject, text=r.text, html=r.html).as_bytes()) for row, r in rendered]
+        emls = build_messages(
+            Mail(Envelope(sender.name, sender.email, row.full_name, row.email or "",
+                          new_message_id(domain)), r.subject, r.text, r.html)
+            for row, r in rendered)
+        return [(f"{file_stem(row)}.eml", eml)
+                for (row, _), eml in zip(rendered, emls, strict=True)]
     letters = [PdfLetter(key=str(row.row), organization_name=sender.organization,
                          organization_address=sender.address,
                          date=letter_date(sender.locale, today),
