@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from conftest import POSTGRES_URL
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
@@ -54,3 +55,29 @@ def test_recruiter_db_upgrade_command(empty_app: Flask) -> None:
     assert result.exit_code == 0, result.output
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES_URL, reason="set RECRUITER_TEST_POSTGRES_URL to run it")
+@pytest.mark.parametrize("database_url", [POSTGRES_URL], ids=["postgres"])
+def test_the_migrated_audit_table_is_append_only_on_postgresql(empty_app: Flask) -> None:
+    """UPDATE, DELETE (migration 0002) and TRUNCATE (0004) of audit events are refused.
+
+    SQLite has no such triggers; there `recruiter audit verify` finds any change.
+    """
+    upgrade()
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO organization (name, address, timezone, locale, "
+                          "sender_name, sender_title, sender_email, retention_months, "
+                          "send_rate_per_minute, created_at) VALUES ('Org', '', 'UTC', 'en', "
+                          "'', '', '', 12, 60, now())"))
+        conn.execute(text("INSERT INTO audit_event (organization_id, seq, action, "
+                          "subject_type, subject_id, created_at, payload, prev_hash, hash) "
+                          "SELECT id, 1, 'test', '', NULL, now(), '{}', 'x', 'y' "
+                          "FROM organization"))
+    for statement in ("UPDATE audit_event SET action = 'changed'", "DELETE FROM audit_event",
+                      "TRUNCATE audit_event"):
+        with pytest.raises(Exception, match="append-only"), db.engine.begin() as conn:
+            conn.execute(text(statement))
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT action FROM audit_event")).scalars().all() == ["test"]

@@ -13,7 +13,7 @@ down_revision = '0001'
 branch_labels = None
 depends_on = None
 
-# The audit table only ever grows: on PostgreSQL a trigger refuses UPDATE, DELETE and TRUNCATE.
+# The audit table only ever grows: on PostgreSQL a trigger refuses UPDATE and DELETE.
 # (SQLite has no such guard; `recruiter audit verify` finds any change there.)
 IMMUTABLE = """
 CREATE OR REPLACE FUNCTION audit_event_immutable() RETURNS trigger AS $$
@@ -23,8 +23,6 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_event
   FOR EACH ROW EXECUTE FUNCTION audit_event_immutable();
-CREATE TRIGGER audit_event_no_truncate BEFORE TRUNCATE ON audit_event
-  FOR EACH STATEMENT EXECUTE FUNCTION audit_event_immutable();
 """
 
 
@@ -53,7 +51,6 @@ def upgrade():
 
 def downgrade():
     if op.get_bind().dialect.name == 'postgresql':
-        op.execute("DROP TRIGGER IF EXISTS audit_event_no_truncate ON audit_event")
         op.execute("DROP TRIGGER IF EXISTS audit_event_append_only ON audit_event")
         op.execute("DROP FUNCTION IF EXISTS audit_event_immutable()")
     with op.batch_alter_table('candidate', schema=None) as batch_op:

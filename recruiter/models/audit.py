@@ -42,7 +42,7 @@ class ErasureRequest(db.Model):
     carried_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# The same append-only guard as migration 0002, for schemas built with create_all (tests).
+# The same append-only guards as migrations 0002 and 0004, for schemas built with create_all.
 event.listen(AuditEvent.__table__, "after_create", DDL("""
 CREATE OR REPLACE FUNCTION audit_event_immutable() RETURNS trigger AS $$
 BEGIN
