@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from recruiter.forms.sending import next_business_morning, to_utc
 from recruiter.models import Application, Batch, Candidate, Delivery, Letter, Position
+from recruiter.services import sending
 
 LETTERS = 29  # the Vancouver batch: everyone but the hire
 EMAILS = 28  # one candidate has no address and gets a letter by post
@@ -425,3 +426,24 @@ def test_a_refused_background_freeze_is_shown_and_can_be_sent_again(  # noqa: AN
     letters_page = _as(client, "GET", f"/positions/{position.id}/letters").text
     assert f'action="/positions/{position.id}/send"' in letters_page  # it can be sent again
     assert _emls(app) == []
+
+
+def test_a_freeze_whose_worker_died_can_be_sent_again(  # noqa: ANN001
+        app, client, db, login, make_position, held_freezes) -> None:
+    """A freeze that never finished stops blocking the page after the sending timeout."""
+    _, position = _approved(client, login, make_position)
+    _send(client, position, NO_HOLD)
+    letters_page = _as(client, "GET", f"/positions/{position.id}/letters").text
+    assert f'action="/positions/{position.id}/send"' not in letters_page
+    db.rollback()
+    stored = db.get(Position, position.id)
+    stored.freezing_since -= sending.SENDING_TIMEOUT + timedelta(seconds=1)  # its worker died
+    db.commit()
+    letters_page = _as(client, "GET", f"/positions/{position.id}/letters").text
+    assert f'action="/positions/{position.id}/send"' in letters_page
+    assert "Freezing the letters" not in _as(client, "GET",
+                                             f"/positions/{position.id}/sending").text
+    again = _send(client, position, NO_HOLD)
+    assert f"Freezing {FEW} letters." in again.text
+    assert len(held_freezes.waiting) == 2
+    assert held_freezes.run(1) == FEW_EMAILS

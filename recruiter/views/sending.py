@@ -37,6 +37,7 @@ bp = Blueprint("sending", __name__)
 def _helpers() -> dict[str, Any]:
     """Let the letters and position pages show the batch without their views knowing it."""
     return {"sending_status": status_of, "send_form_for": _send_form_for,
+            "freezing": sending.freezing,
             "local_time": lambda position, moment: local_label(moment, _zone(position))}
 
 
