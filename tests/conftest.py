@@ -66,8 +66,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Flask]:
-    """The app with its own instance folder and an empty schema."""
+def app(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        database_url: str) -> Iterator[Flask]:
+    """The app with its own instance folder and an empty schema.
+
+    Indirect parametrization can override settings: keys that start with ``RECRUITER_`` are
+    set as environment variables, the way a deployment configures recruiter; the others go
+    into ``create_app``'s config.
+    """
+    overrides = dict(getattr(request, "param", {}))
+    for name in [key for key in overrides if key.startswith("RECRUITER_")]:
+        monkeypatch.setenv(name, overrides.pop(name))
     monkeypatch.setenv("RECRUITER_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app({
         "TESTING": True,
@@ -80,6 +89,7 @@ def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> I
         "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
         "QUEUE_IMMEDIATE": True,
         "RATELIMIT_ENABLED": False,
+        **overrides,
     })
 
     @app.before_request

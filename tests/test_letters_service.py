@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import re
-import subprocess
 import zipfile
 from datetime import UTC, date
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
+from pdftools import page_count
+from pdftools import pdf_text as _pdf_text
 from sqlalchemy import event, select
 
 from recruiter.errors import RecruiterError
@@ -45,19 +46,7 @@ def write_empty_notes(db, letters: list[Letter]) -> None:  # noqa: ANN001
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "letter.pdf"
-    path.write_bytes(pdf)
-    out = subprocess.run(["pdftotext", str(path), "-"], check=True, capture_output=True,
-                         text=True).stdout
-    return " ".join(out.split())
-
-
-def page_count(pdf: bytes, tmp_path: Path) -> int:
-    path = tmp_path / "count.pdf"
-    path.write_bytes(pdf)
-    info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True,
-                          text=True).stdout
-    return int(re.search(r"Pages:\s+(\d+)", info).group(1))
+    return " ".join(_pdf_text(pdf, tmp_path).split())
 
 
 def synthetic_csv(n: int) -> bytes:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
 from pathlib import Path
 
 import pytest
+from pdftools import page_count, page_size_points
+from pdftools import pdf_text as _pdf_text
 from weasyprint import CSS, HTML
 
 from recruiter.errors import PdfError
@@ -38,27 +38,7 @@ def letter(key: str = "a", *, paragraphs: int = 3, name: str = "Zoë Lefebvre",
 
 
 def pdf_text(pdf: bytes, tmp_path: Path) -> str:
-    path = tmp_path / "letter.pdf"
-    path.write_bytes(pdf)
-    return subprocess.run(["pdftotext", "-layout", str(path), "-"], check=True,
-                           capture_output=True, text=True).stdout
-
-
-def page_count(pdf: bytes, tmp_path: Path) -> int:
-    path = tmp_path / "count.pdf"
-    path.write_bytes(pdf)
-    info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True,
-                          text=True).stdout
-    return int(re.search(r"Pages:\s+(\d+)", info).group(1))
-
-
-def page_size_points(pdf: bytes, tmp_path: Path) -> tuple[int, int]:
-    path = tmp_path / "size.pdf"
-    path.write_bytes(pdf)
-    info = subprocess.run(["pdfinfo", str(path)], check=True, capture_output=True,
-                          text=True).stdout
-    width, height = re.search(r"Page size:\s+([\d.]+) x ([\d.]+)", info).groups()
-    return round(float(width)), round(float(height))
+    return _pdf_text(pdf, tmp_path, layout=True)
 
 
 class SpyFetcher(LetterAssetFetcher):

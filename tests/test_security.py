@@ -7,22 +7,19 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from conftest import PASSWORD, REDIS_URL
-from flask import Flask, g
+from flask import Flask
 from flask.testing import FlaskClient
 from markupsafe import escape
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, scoped_session
 from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
-from recruiter import create_app
-from recruiter.extensions import db as _db
 from recruiter.models import (
     Application,
     Batch,
@@ -54,48 +51,6 @@ SIGN_IN_OUT = {"auth.login", "auth.logout"}
 READ_ONLY_POSTS = {"audit.verify": 302}  # recomputes the audit chain and writes nothing
 # GET-only routes that are not a 200 page for a signed-in auditor, and why.
 AUDITOR_GETS = {"main.index": 302}  # sends members on to their positions
-
-
-@pytest.fixture
-def app(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        database_url: str) -> Iterator[Flask]:
-    """Conftest's app, with settings from indirect parametrization.
-
-    Keys that start with ``RECRUITER_`` are set as environment variables, the way a deployment
-    configures recruiter; the others go into ``create_app``'s config.
-    """
-    overrides = dict(getattr(request, "param", {}))
-    for name in [key for key in overrides if key.startswith("RECRUITER_")]:
-        monkeypatch.setenv(name, overrides.pop(name))
-    monkeypatch.setenv("RECRUITER_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({
-        "TESTING": True,
-        "SECRET_KEY": "test-secret",
-        "WTF_CSRF_ENABLED": False,
-        "DATABASE_URL": database_url,
-        "SQLALCHEMY_DATABASE_URI": database_url.replace("postgresql://",
-                                                       "postgresql+psycopg://"),
-        "MAIL_URL": (tmp_path / "outbox").as_uri(),
-        "QUEUE_URL": f"sqlite:///{tmp_path / 'queue.db'}",
-        "QUEUE_IMMEDIATE": True,
-        "RATELIMIT_ENABLED": False,
-        **overrides,
-    })
-
-    @app.before_request
-    def _fresh_login() -> None:
-        # As in conftest: requests share the fixture's app context and its g, where
-        # Flask-Login caches the signed-in member.
-        g.pop("_login_user", None)
-
-    with app.app_context():
-        if _db.engine.dialect.name == "postgresql":
-            with _db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        _db.create_all()
-        yield app
-        _db.session.remove()
-        _db.engine.dispose()
 
 
 # --- helpers -------------------------------------------------------------------------------
