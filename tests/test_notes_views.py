@@ -190,6 +190,9 @@ def test_invalid_note_is_refused_and_kept(client, db, login, make_position):
         "note": long_note, "base_revision": application.note_revision})
     assert page.status_code == 422
     assert long_note in page.text
+    field = page.text.split(f'id="note-{application.id}"')[1].split("</div>")[0]
+    assert 'aria-invalid="true"' in field and "5,000" in field  # the box says what is wrong
+    assert f'aria-describedby="note-{application.id}-error"' in field
     db.expire_all()
     assert db.get(Application, application.id).note == before
 

@@ -118,3 +118,40 @@ def test_approving_keeps_the_review_cached(client, db, login, make_position):
         page = client.get(url).text
     assert len(statements) == before
     assert "1 approved" in page
+
+
+def _row(page: str, name: str) -> str:
+    """The letter list's table row of ``name``."""
+    rows = [row for row in page.split("<tr>") if f">{name}</a>" in row]
+    assert len(rows) == 1, name
+    return rows[0].split("</tr>")[0]
+
+
+def test_letter_list_rows_show_channel_own_paragraph_and_findings(client, db, login,
+                                                                 make_position):
+    """Each row names the candidate and says how the letter goes and what the checks found."""
+    member = login("manager")
+    position = make_position(org=member.organization)
+    people = {c.first_name: a for a, c in db.execute(
+        select(Application, Candidate).join(Candidate)
+        .where(Application.position_id == position.id))}
+    url = f"/positions/{position.id}/letters"
+    assert client.get(url).status_code == 200
+    daniel = people["Daniel"]
+    client.post(f"/applications/{daniel.id}/note",
+                data={"note": "", "base_revision": daniel.note_revision})
+    sofia = db.scalar(select(Letter).where(Letter.application_id == people["Sofía"].id))
+    response = client.post(f"/letters/{sofia.id}/override",
+                           data={"note": "Your festival volunteers were lucky to have you."})
+    assert response.status_code == 302
+    page = client.get(url).text
+    daniel_row = _row(page, "Daniel Okafor")
+    assert "<td>email</td>" in daniel_row and "clear" not in daniel_row
+    assert re.search(r'badge-(error|warning)">1 (error|warning)<', daniel_row)
+    assert "note" in daniel_row.split('class="muted small">')[1].lower()  # the first finding
+    sofia_row = _row(page, "Sofía Ramírez")
+    assert "own paragraph" in sofia_row and "own paragraph" not in daniel_row
+    assert "<td>post</td>" in _row(page, "Ahmed Hassan")
+    hannah_row = _row(page, "Hannah Schmidt")
+    assert '<span class="ok">clear</span>' in hannah_row and "badge-" not in hannah_row
+    assert f'href="/letters/{sofia.id}"' in sofia_row

@@ -21,15 +21,16 @@ once their letter is sent, and sent letters are never re-rendered.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Select, bindparam, case, func, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from ..models import Application, Boilerplate, BoilerplateVersion, Letter, Position
+from ..models import Application, Boilerplate, BoilerplateVersion, Candidate, Letter, Position
 from ..models import Organization as Org
 from . import checks
 from . import letters as service
@@ -80,36 +81,41 @@ def _code(column, values: Sequence[str]):  # noqa: ANN001, ANN202
     return case(*((column == v, i) for i, v in enumerate(values, start=1)), else_=0)
 
 
-def _letter_of(a: type[Application], position: Position):  # noqa: ANN202
+@functools.cache
+def _key_statements() -> tuple[Select, Select, Select]:
+    """The key's three queries, built once: constructing them cost as much as running them."""
+    a, x = Application, Letter
+    position_id, org_id = bindparam("position_id"), bindparam("organization_id")
+    applications = select(
+        func.count(), func.sum(a.note_revision), func.sum(a.id * a.candidate_id),
+        func.sum(a.id * _code(a.outcome, ("pending", "hired", "declined", "withdrawn"))),
+        func.sum(a.id * _code(a.stage, ("applied", "screened", "interviewed"))),
+        func.sum(a.id * _code(a.channel, ("auto", "email", "post")))
+    ).where(a.position_id == position_id)
     # The organization too, so the join reads ix_letter_review instead of the letter rows.
-    return (Letter.application_id == a.id) & (Letter.organization_id == position.organization_id)
+    letters = select(
+        func.count(), func.sum(x.application_id), func.max(x.updated_at),
+        func.sum(x.id * _code(x.status, ("cancelled", "frozen", "sent")))  # open: 0
+    ).select_from(a).join(x, (x.application_id == a.id) & (x.organization_id == org_id)
+                          ).where(a.position_id == position_id)
+    versions = (
+        select(BoilerplateVersion.boilerplate_id, func.max(BoilerplateVersion.id))
+        .join(Boilerplate).where(Boilerplate.organization_id == org_id)
+        .group_by(BoilerplateVersion.boilerplate_id).order_by(BoilerplateVersion.boilerplate_id))
+    return applications, letters, versions
 
 
 def review_key(session: Session, position: Position) -> tuple:
     """Everything the refresh and the checks of ``position`` depend on, in a few numbers."""
     org = session.get(Org, position.organization_id)
-    a, x = Application, Letter
-    applications = session.execute(select(
-        func.count(), func.sum(a.note_revision), func.sum(a.id * a.candidate_id),
-        func.sum(a.id * _code(a.outcome, ("pending", "hired", "declined", "withdrawn"))),
-        func.sum(a.id * _code(a.stage, ("applied", "screened", "interviewed"))),
-        func.sum(a.id * _code(a.channel, ("auto", "email", "post"))))
-        .where(a.position_id == position.id)).one()
-    letters = session.execute(select(
-        func.count(), func.sum(x.application_id), func.max(x.updated_at),
-        func.sum(x.id * _code(x.status, ("cancelled", "frozen", "sent"))))  # open: 0
-        .select_from(a).join(x, _letter_of(a, position))
-        .where(a.position_id == position.id)).one()
-    versions = session.execute(
-        select(BoilerplateVersion.boilerplate_id, func.max(BoilerplateVersion.id))
-        .join(Boilerplate).where(Boilerplate.organization_id == position.organization_id)
-        .group_by(BoilerplateVersion.boilerplate_id).order_by(BoilerplateVersion.boilerplate_id)
-    ).all()
+    params = {"position_id": position.id, "organization_id": position.organization_id}
+    applications, letters, versions = (session.execute(statement, params).all()
+                                       for statement in _key_statements())
     settings = (org.name, org.sender_name, org.sender_title, org.sender_email, org.locale,
                 org.timezone, org.retention_months, service._org_today(org)) if org else ()
     return (position.title, position.location, position.differentiator,
             position.differentiator_revision, position.boilerplate_id, settings,
-            tuple(map(tuple, versions)), tuple(applications), tuple(letters))
+            tuple(map(tuple, versions)), tuple(applications[0]), tuple(letters[0]))
 
 
 def _build(session: Session, position: Position, *, refresh: bool) -> list[Letter]:
@@ -123,16 +129,17 @@ def _build(session: Session, position: Position, *, refresh: bool) -> list[Lette
 
 
 def review_of(session: Session, position: Position, cache: ReviewCache, *, refresh: bool
-              ) -> Review:
-    """The position's review: from ``cache`` while its key holds, else computed and kept.
+              ) -> tuple[Review, bool]:
+    """The position's review, and whether it was computed now rather than found in ``cache``.
 
+    The review comes from ``cache`` while its key holds; otherwise it is computed and kept.
     With ``refresh`` (members who may edit) a miss first brings every letter up to date, as
-    ``letters.refresh_letters`` does, and flushes; the caller commits.
+    ``letters.refresh_letters`` does, and flushes; the caller commits then.
     """
     key = review_key(session, position)
     cached = cache.get(position.id, key)
     if cached is not None:
-        return cached
+        return cached, False
     letters = _build(session, position, refresh=refresh)
     findings = service.letter_findings(position, letters)
     live = [findings.get(x.id, []) for x in letters if x.status != "cancelled"]
@@ -144,14 +151,15 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         errors=sum(1 for fs in live if any(f.severity == "error" for f in fs)),
         warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)))
     cache.put(position.id, result)
-    return result
+    return result, True
 
 
 def review_counts(session: Session, position: Position, review: Review) -> dict[str, int]:
     """Letters per status, counted now, with the review's error and warning counts."""
     by_status = dict(session.execute(
         select(Letter.status, func.count()).select_from(Application)
-        .join(Letter, _letter_of(Application, position))
+        .join(Letter, (Letter.application_id == Application.id)
+              & (Letter.organization_id == position.organization_id))
         .where(Application.position_id == position.id).group_by(Letter.status)).all())
     counts = {status: int(by_status.get(status, 0))
               for status in ("draft", "approved", "cancelled", "frozen", "sent")}
@@ -160,12 +168,44 @@ def review_counts(session: Session, position: Position, review: Review) -> dict[
     return counts
 
 
-def letters_by_id(session: Session, ids: Sequence[int]) -> list[Letter]:
-    """These letters, in this order, with candidates and without their stored bytes."""
+@dataclass(frozen=True)
+class LetterRow:
+    """What the letter list shows of one letter."""
+
+    id: int
+    status: str
+    own_paragraph: bool  # the member replaced the note for this letter
+    channel: str  # email or post, as Application.letter_channel decides
+    name: str
+    errors: int
+    warnings: int
+    first_finding: str | None
+
+
+def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[LetterRow]:
+    """These letters as list rows with their findings, in this order: one query, few columns.
+
+    A page of 50 ORM letters with their applications and candidates cost more than the rest
+    of the list view together.
+    """
     if not ids:
         return []
-    rows = {x.id: x for x in session.scalars(
-        select(Letter).where(Letter.id.in_(ids))
-        .options(defer(Letter.pdf), defer(Letter.eml), defer(Letter.html), defer(Letter.text),
-                 selectinload(Letter.application).selectinload(Application.candidate)))}
-    return [rows[i] for i in ids if i in rows]
+    a, c = Application, Candidate
+    rows = {row.id: row for row in session.execute(
+        select(Letter.id, Letter.status, Letter.note_override.is_not(None).label("own"),
+               a.channel, c.first_name, c.last_name, c.email)
+        .join(a, a.id == Letter.application_id).join(c, c.id == a.candidate_id)
+        .where(Letter.id.in_(ids)))}
+    result = []
+    for i in ids:
+        if (row := rows.get(i)) is None:
+            continue
+        channel = row.channel if row.channel != "auto" else ("email" if row.email else "post")
+        found = review.findings.get(i, [])
+        result.append(LetterRow(
+            id=row.id, status=row.status, own_paragraph=bool(row.own), channel=channel,
+            name=" ".join(p for p in (row.first_name, row.last_name) if p),
+            errors=sum(1 for f in found if f.severity == "error"),
+            warnings=sum(1 for f in found if f.severity == "warning"),
+            first_finding=found[0].message if found else None))
+    return result

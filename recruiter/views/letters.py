@@ -45,8 +45,8 @@ def _review(position: Position) -> review.Review:
     """The position's letters and findings; for editors, every letter is brought up to date."""
     editable = current_user.can("edit")
     cache = current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
-    result = review.review_of(db.session, position, cache, refresh=editable)
-    if editable:
+    result, computed = review.review_of(db.session, position, cache, refresh=editable)
+    if editable and computed:  # a hit wrote nothing, and a commit would expire the page's rows
         db.session.commit()
     return result
 
@@ -61,11 +61,10 @@ def index(position_id: int) -> str:
     total = len(result.letter_ids)
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
-    letters = review.letters_by_id(db.session,
-                                   result.letter_ids[(page - 1) * per_page:page * per_page])
+    letters = review.letter_rows(db.session, result,
+                                 result.letter_ids[(page - 1) * per_page:page * per_page])
     form = ApproveAllForm()  # the member types the count: that is the confirmation
     return render_template("letters/index.html", position=position, letters=letters,
-                           findings=result.findings,
                            counts=review.review_counts(db.session, position, result), form=form,
                            page=page, pages=pages,
                            differentiator_findings=result.differentiator_findings)
