@@ -13,6 +13,9 @@ with the PDF batches) for big batches. It is timed in this process alone (``proc
 and as the product runs it: once with a cold pool (the first batch of a process starts the
 workers), then warm. Every message is compared with
 the naive one byte for byte (apart from the random MIME boundary), and a sample is parsed back.
+The garbage collections of the 1-process run are counted too: a batch that keeps objects per
+letter sets the collector off every few letters, which costs more CPU than it shows in a
+profile (the collections are charged to whatever function happened to allocate).
 Goal (issue 7): at least 800 letters/s for render + MIME on 2 cores.
 """
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -129,6 +133,11 @@ def check(naive_out: list[bytes], ours: list[bytes]) -> str:
             "subject, from, to, message-id, date, parts, text and HTML")
 
 
+def collections() -> list[int]:
+    """How many garbage collections of each generation this process has run."""
+    return [stats["collections"] for stats in gc.get_stats()]
+
+
 def timed(fn, *args) -> tuple[float, float, list[bytes]]:  # noqa: ANN001
     """Wall-clock and this process's CPU seconds of one call, and what it returned."""
     start, cpu = time.perf_counter(), time.process_time()
@@ -168,6 +177,7 @@ def main() -> None:
     runs: dict[str, list[float]] = {"naive": [], "one": [], "cold": [], "many": []}
     cpu_ms: dict[str, list[float]] = {"naive": [], "one": [], "cold": [], "many": []}
     outputs: dict[str, list[bytes]] = {}
+    collected = [0, 0, 0]  # garbage collections during the 1-process runs, by generation
     # The first batch of a process starts the worker pool (services/workers.py), which the
     # process keeps for later batches: timed once cold, then warm in every round.
     workers.shutdown()
@@ -176,7 +186,11 @@ def main() -> None:
     for _ in range(args.repeat):
         for key, fn, data in (("naive", naive, (sample,)), ("one", product, (items, 1)),
                               ("many", product, (items, args.processes))):
+            before = collections()
             seconds, cpu, out = timed(fn, *data)
+            if key == "one":
+                collected = [n + after - was for n, after, was
+                             in zip(collected, collections(), before, strict=True)]
             runs[key].append(len(out) / seconds)
             cpu_ms[key].append(cpu * 1000 / len(out))
             outputs[key] = out
@@ -216,6 +230,9 @@ def main() -> None:
     print(f"average size: {sum(map(len, outputs['many'])) / len(outputs['many']):,.0f} bytes "
           "per message")
     print(verdict)
+    print(f"garbage collections in the 1-process run{'s' if args.repeat > 1 else ''}: "
+          f"{collected[0]:,} young, {collected[1]:,} middle, {collected[2]:,} full "
+          f"({args.letters * args.repeat:,} letters)")
     print(f"load average (1 min) at the start {load_start:.2f}, at the end {load_end:.2f}: "
           "figures are only comparable on an otherwise idle machine.")
     if args.profile:

@@ -140,7 +140,7 @@ def mails() -> list[Mail]:
 def test_batch_messages_parse_back_like_one_by_one() -> None:
     """build_messages gives each letter build_message's message, apart from the boundary."""
     now = datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-    letters = mails() * 2  # the second round reuses the batch's shared headers
+    letters = mails() * 3  # the second round keeps the headers met again, the third reuses them
     batch = build_messages(letters, date=now)
     for mail, raw in zip(letters, batch, strict=True):
         alone = build_message(mail.envelope, subject=mail.subject, text=mail.text,
@@ -150,8 +150,22 @@ def test_batch_messages_parse_back_like_one_by_one() -> None:
         assert b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
     names = [message_from_bytes(raw, policy=policy.default)["To"].addresses[0].display_name
              for raw in batch]
-    assert names == NAMES * 2
+    assert names == NAMES * 3
     assert len({_BOUNDARY.search(raw).group() for raw in batch}) == len(batch)
+
+
+def test_batch_headers_keep_only_values_met_again() -> None:
+    """A per-letter header is not kept by the batch; one met again is, and then shared."""
+    factory = mail_service._BatchHeaders()  # noqa: SLF001
+    first = factory("To", "c0@example.net")
+    second = factory("To", "c0@example.net")
+    assert second == first and second is not first
+    assert factory("To", "c0@example.net") is second
+    for i in range(3 * mail_service._SEEN_VALUES):  # noqa: SLF001
+        assert factory("Message-ID", f"<{i}@example.com>") == f"<{i}@example.com>"
+    assert len(factory._made) == 1  # noqa: SLF001
+    assert len(factory._seen) <= mail_service._SEEN_VALUES  # noqa: SLF001
+    assert factory("To", "c0@example.net") is second
 
 
 def test_batch_boundary_is_never_in_the_text(monkeypatch: pytest.MonkeyPatch) -> None:
