@@ -264,8 +264,11 @@ BY_NAME = (Candidate.last_name, Candidate.first_name, Application.id)
 
 
 def application_page(session: Session, position_id: int, page: int, per_page: int,
-                     outcomes: Sequence[str] | None = None) -> list[Application]:
+                     outcomes: Sequence[str] | None = None, *, authors: bool = False
+                     ) -> list[Application]:
     """One page of the position's applications in name order, with their candidates.
+
+    ``authors`` loads who last saved each note too, for the notes page.
 
     The sort reads only ids and names; the page's rows are loaded afterwards, by id, so a large
     position's notes are never sorted along.
@@ -277,10 +280,11 @@ def application_page(session: Session, position_id: int, page: int, per_page: in
                                .offset((max(page, 1) - 1) * per_page)))
     if not ids:
         return []
+    options = [selectinload(Application.candidate)]
+    if authors:
+        options.append(selectinload(Application.note_updated_by))
     rows = {a.id: a for a in session.scalars(
-        select(Application).where(Application.id.in_(ids))
-        .options(selectinload(Application.candidate),
-                 selectinload(Application.note_updated_by)))}
+        select(Application).where(Application.id.in_(ids)).options(*options))}
     return [rows[i] for i in ids]
 
 

@@ -68,7 +68,8 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     written, total = _progress(position.id)
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(page, pages)
-    applications = application_page(db.session, position.id, page, per_page, LETTER_OUTCOMES)
+    applications = application_page(db.session, position.id, page, per_page, LETTER_OUTCOMES,
+                                    authors=True)
     shown = {a.id for a in applications}
     for application_id in states.keys() - shown:  # refused, and no longer on this page
         applications.insert(0, db.session.get(Application, application_id))
