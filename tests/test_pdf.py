@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -256,3 +259,62 @@ def test_print_bundle_numbers_the_long_letters_only(tmp_path: Path) -> None:
     pages = text.split("\f")
     assert "Page" not in pages[0] and "Page" not in pages[-2]
     assert "Page 1 of" in pages[1]
+
+
+# What keeps a letter cheap to lay out (issue 7) --------------------------------------------------
+
+def test_batch_markup_lets_the_letters_share_their_styles() -> None:
+    """No id or lang of its own on a letter's section, so its styles can be shared.
+
+    The page marker sits on the section's first child; a letter in another language than the
+    document's still gets its own lang.
+    """
+    from recruiter.services.pdf import _item, _template
+
+    letters = [letter("a"), letter("b"), letter("c", language="fr")]
+    source = _template().render(items=[_item(x) for x in letters], title="t", lang="en",
+                                size="a4")
+    sections = re.findall(r"<section[^>]*>\s*<span[^>]*>", source)
+    assert len(sections) == 3
+    for section, key in zip(sections, "abc", strict=True):
+        assert re.search(r'<section class="letter"[^>]*\bid=', section) is None
+        assert section.endswith(f'<span class="letter-start" id="recruiter-letter-{key}">')
+    assert ' lang="' not in sections[0] and ' lang="' not in sections[1]
+    assert ' lang="fr"' in sections[2]
+    assert "<br>" not in source.split('class="recipient"')[1].split("</p>")[0]
+
+
+def test_trimmed_user_agent_stylesheet_is_in_use() -> None:
+    """The installed WeasyPrint's stylesheet still has the rules recruiter leaves out.
+
+    If this fails after a WeasyPrint upgrade, letters still render with the whole stylesheet,
+    only slower: update ``_UNUSED_UA_RULES`` in recruiter/services/pdf.py.
+    """
+    from recruiter.services.pdf import _LetterHTML, _ua_stylesheet
+
+    trimmed = _ua_stylesheet()
+    assert trimmed is not None
+    assert _LetterHTML(string="<p>x</p>")._ua_stylesheets() == [trimmed]  # noqa: SLF001
+
+
+def test_folio_stays_at_the_right_margin(tmp_path: Path) -> None:
+    """The footer keeps its right alignment without the user-agent margin-box rules."""
+    path = tmp_path / "long.pdf"
+    path.write_bytes(render_pdf(letter("l", paragraphs=40)))
+    html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    page = html.split("</page>")[1]  # the second page: "Page 2 of N"
+    words = [(float(x_max), word) for x_max, word in
+             re.findall(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">'
+                        r"([^<]*)</word>", page)]
+    folio_end = max(x for x, word in words[-4:])
+    assert [word for _, word in words[-4:]][:3] == ["Page", "2", "of"]
+    assert abs(folio_end - (595.28 - 20 / 25.4 * 72)) < 1.5  # A4 width less the 20 mm margin
+
+
+def test_pdf_workers_freeze_their_warm_objects_out_of_the_collector() -> None:
+    """Each worker freezes what its warm-up left, so the collection after a chunk is short."""
+    try:
+        assert workers.pool(2).submit(gc.get_freeze_count).result() > 10_000
+    finally:
+        workers.shutdown()

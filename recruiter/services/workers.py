@@ -10,6 +10,7 @@ task. The pool starts on first use and stays for later batches; ``warm`` starts 
 from __future__ import annotations
 
 import atexit
+import gc
 import multiprocessing
 import os
 import threading
@@ -28,9 +29,18 @@ def count(processes: int | None = None) -> int:
 
 
 def _warm_up() -> None:
+    """Warm the worker up, then freeze what it holds out of the garbage collector's sight.
+
+    Everything alive now (modules, WeasyPrint, fonts, parsed stylesheets: about 140,000
+    objects) stays for the worker's life. Frozen, it is no longer rescanned by the one
+    collection after each chunk, which took 100 ms a 25-letter chunk unfrozen and 20 ms
+    frozen (about 3 ms of CPU a letter).
+    """
     from .pdf import warm_up
 
     warm_up()
+    gc.collect()
+    gc.freeze()
 
 
 def pool(workers: int) -> ProcessPoolExecutor:
