@@ -322,8 +322,11 @@ def _warm_up(url: str, cookies, clients: int) -> None:  # noqa: ANN001
 
 
 def load(url: str, cookies, pages: dict[str, str], clients: int, requests_per_page: int,
-         seed: int = 1) -> dict[str, PageResult]:  # noqa: ANN001
-    """Send ``requests_per_page`` requests to every page from ``clients`` threads at once."""
+         seed: int = 1) -> tuple[dict[str, PageResult], float]:  # noqa: ANN001
+    """Send ``requests_per_page`` requests to every page from ``clients`` threads at once.
+
+    Returns the results and the seconds the measured requests took (not the warm-up).
+    """
     import requests
 
     results = {}
@@ -358,13 +361,15 @@ def load(url: str, cookies, pages: dict[str, str], clients: int, requests_per_pa
 
     threads = [threading.Thread(target=worker, args=(plan[i::clients],))
                for i in range(clients)]
+    start = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    seconds = time.perf_counter() - start
     if errors:
         raise RuntimeError(f"{len(errors)} failed requests, first: {errors[0]}")
-    return results
+    return results, seconds
 
 
 def export(server: Server, path: str, cookies) -> tuple[float, int, float, int]:  # noqa: ANN001
@@ -421,9 +426,7 @@ def run_pages(folder: Path, code: Path, position_id: int, clients: int, requests
         pages = {"position page": f"/positions/{position_id}",
                  "letter review list": f"/positions/{position_id}/letters",
                  "notes page": f"/positions/{position_id}/notes"}
-        start = time.perf_counter()
-        results = load(server.url, manager.cookies, pages, clients, requests_)
-        seconds = time.perf_counter() - start
+        results, seconds = load(server.url, manager.cookies, pages, clients, requests_)
         return results, seconds, server.status_kb("VmHWM") / 1024
     finally:
         server.stop()
