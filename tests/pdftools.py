@@ -36,3 +36,16 @@ def page_size_points(pdf: bytes, folder: Path) -> tuple[int, int]:
     width, height = re.search(r"Page size:\s+([\d.]+) x ([\d.]+)",
                               _info(pdf, folder)).groups()
     return round(float(width)), round(float(height))
+
+
+def page_words(pdf: bytes, folder: Path, page: int = 0) -> list[tuple[float, float, float, str]]:
+    """(left, top, right) in millimetres from the page's top-left corner, and the word, for
+    every word on one page (0 is the first), from ``pdftotext -bbox``."""
+    path = _saved(pdf, folder, "words.pdf")
+    html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True,
+                          capture_output=True, text=True).stdout
+    mm = 25.4 / 72
+    return [(float(x0) * mm, float(y0) * mm, float(x1) * mm, word)
+            for x0, y0, x1, word in re.findall(
+                r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="[\d.]+">'
+                r"([^<]*)</word>", html.split("</page>")[page])]

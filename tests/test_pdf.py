@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 import subprocess
 from pathlib import Path
 
 import pytest
-from pdftools import page_count, page_size_points
+from pdftools import page_count, page_size_points, page_words
 from pdftools import pdf_text as _pdf_text
 from weasyprint import CSS, HTML
 
@@ -299,17 +300,40 @@ def test_trimmed_user_agent_stylesheet_is_in_use() -> None:
 
 def test_folio_stays_at_the_right_margin(tmp_path: Path) -> None:
     """The footer keeps its right alignment without the user-agent margin-box rules."""
-    path = tmp_path / "long.pdf"
-    path.write_bytes(render_pdf(letter("l", paragraphs=40)))
-    html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True,
-                          capture_output=True, text=True).stdout
-    page = html.split("</page>")[1]  # the second page: "Page 2 of N"
-    words = [(float(x_max), word) for x_max, word in
-             re.findall(r'<word xMin="[\d.]+" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">'
-                        r"([^<]*)</word>", page)]
-    folio_end = max(x for x, word in words[-4:])
-    assert [word for _, word in words[-4:]][:3] == ["Page", "2", "of"]
-    assert abs(folio_end - (595.28 - 20 / 25.4 * 72)) < 1.5  # A4 width less the 20 mm margin
+    words = page_words(render_pdf(letter("l", paragraphs=40)), tmp_path, page=1)
+    assert [word for *_, word in words[-4:]][:3] == ["Page", "2", "of"]  # "Page 2 of N"
+    folio_end = max(right for _, _, right, _ in words[-4:])
+    assert abs(folio_end - (210 - 20)) < 0.5  # A4 width less the 20 mm margin
+
+
+ARABIC = {"recipient": ("محمد عبد الله العلي", "شارع الملك فهد ١٢", "الرياض"),
+          "subject": "شكرا لك", "language": "ar",
+          "body_html": "<p>عزيزي محمد،</p><p>نشكرك على اهتمامك بالوظيفة.</p>"}
+
+
+@pytest.mark.parametrize("right_to_left", [False, True], ids=["ltr", "rtl"])
+def test_letterhead_and_window_stay_in_place_for_either_direction(tmp_path: Path,
+                                                                  right_to_left: bool) -> None:
+    """The letterhead is the employer's paper and the window is the envelope's: a letter in
+    Arabic keeps both where they are, and its date beside the window, not over the address.
+    A return line too long for the window wraps between its parts instead of being cut."""
+    long_address = ("1055 West Hastings Street, Suite 300", "Vancouver BC  V6E 2E9")
+    sample = dataclasses.replace(letter("w"), organization_address=long_address,
+                                 **(ARABIC if right_to_left else {}))
+    words = page_words(render_pdf(sample), tmp_path)
+    name = [w for w in words if w[3] == "Harbour" and w[1] < 30]  # the letterhead's name
+    assert name and abs(name[0][0] - 25) < 1  # at the left margin
+    window = [w for w in words if 45 < w[1] < 90]  # the window row: 45 to 90 mm from the top
+    date = [w for w in window if w[3] in ("22", "November", "2026")]
+    address = [w for w in window if w not in date]
+    assert address and all(20 <= left and right <= 105 for left, _, right, _ in address)
+    assert len(date) == 3 and min(left for left, *_ in date) > 105
+    for word in ("Logistics", "Suite", "300", "V6E", "2E9"):  # the return line, whole
+        assert any(w[3].strip("·,") == word for w in address), word
+    if right_to_left:
+        assert any(re.search("[\u0600-\u06ff\ufb50-\ufeff]", w[3]) for w in address)
+    else:
+        assert any(w[3] == "Zoë" for w in address)
 
 
 def test_pdf_workers_freeze_their_warm_objects_out_of_the_collector() -> None:

@@ -13,7 +13,7 @@ import unicodedata
 from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -193,6 +193,16 @@ def _direction(text: str) -> str:
     return "rtl" if rtl > ltr else "ltr"
 
 
+@lru_cache(maxsize=64)
+def _org_direction(name: str, address: tuple[str, ...]) -> str:
+    """The letterhead's direction: the organization's own, whatever the letter's language.
+
+    The letterhead is the employer's printed paper, and the window row is where the envelope's
+    window is: neither turns round for a right-to-left letter.
+    """
+    return _direction(" ".join((name, *address)))
+
+
 def _item(letter: PdfLetter, pages: int | None = None) -> dict[str, Any]:
     lang = letter.language.replace("_", "-").split("-")[0].lower() or "en"
     body_text = html.unescape(_TAG_RE.sub(" ", letter.body_html))
@@ -202,9 +212,10 @@ def _item(letter: PdfLetter, pages: int | None = None) -> dict[str, Any]:
         "end": _END + letter.key,
         "dir": _direction(body_text or " ".join(letter.recipient)),
         "recipient_dir": _direction(" ".join(letter.recipient)),
+        "org_dir": _org_direction(letter.organization_name, letter.organization_address),
         "pages": pages,
         "folio_words": _FOLIO_WORDS.get(lang, _FOLIO_WORDS["en"]),
-        "return_line": " · ".join((letter.organization_name, *letter.organization_address)),
+        "return_parts": (letter.organization_name, *letter.organization_address),
     }
 
 
