@@ -39,8 +39,10 @@ def page_size_points(pdf: bytes, folder: Path) -> tuple[int, int]:
 
 
 def page_words(pdf: bytes, folder: Path, page: int = 0) -> list[tuple[float, float, float, str]]:
-    """(left, top, right) in millimetres from the page's top-left corner, and the word, for
-    every word on one page (0 is the first), from ``pdftotext -bbox``."""
+    """Every word of one page (0 is the first), from ``pdftotext -bbox``.
+
+    Each is (left, top, right) in millimetres from the page's top-left corner, and the word.
+    """
     path = _saved(pdf, folder, "words.pdf")
     html = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True,
                           capture_output=True, text=True).stdout

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -314,9 +313,12 @@ ARABIC = {"recipient": ("محمد عبد الله العلي", "شارع الم�
 @pytest.mark.parametrize("right_to_left", [False, True], ids=["ltr", "rtl"])
 def test_letterhead_and_window_stay_in_place_for_either_direction(tmp_path: Path,
                                                                   right_to_left: bool) -> None:
-    """The letterhead is the employer's paper and the window is the envelope's: a letter in
-    Arabic keeps both where they are, and its date beside the window, not over the address.
-    A return line too long for the window wraps between its parts instead of being cut."""
+    """An Arabic letter keeps the letterhead and the window where they are, date beside.
+
+    The letterhead is the employer's paper and the window is the envelope's, so neither turns
+    round, and the date stays beside the window, not over the address. A return line too long
+    for the window wraps between its parts instead of being cut.
+    """
     long_address = ("1055 West Hastings Street, Suite 300", "Vancouver BC  V6E 2E9")
     sample = dataclasses.replace(letter("w"), organization_address=long_address,
                                  **(ARABIC if right_to_left else {}))
