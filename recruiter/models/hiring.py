@@ -16,6 +16,18 @@ STAGES = ("applied", "screened", "interviewed")
 OUTCOMES = ("pending", "hired", "declined", "withdrawn")
 
 
+def full_name(first_name: str, last_name: str) -> str:
+    """First and last name, as written, either of which may be empty."""
+    return " ".join(p for p in (first_name, last_name) if p)
+
+
+def letter_channel(channel: str, email: str | None) -> str:
+    """An application's letter channel: as chosen, or for "auto" email when there is one."""
+    if channel != "auto":
+        return channel
+    return "email" if email else "post"
+
+
 class Position(db.Model):
     """A job opening."""
 
@@ -63,7 +75,7 @@ class Candidate(db.Model):
     @property
     def full_name(self) -> str:
         """First and last name, as written."""
-        return " ".join(p for p in (self.first_name, self.last_name) if p)
+        return full_name(self.first_name, self.last_name)
 
     @property
     def postal_lines(self) -> tuple[str, ...]:
@@ -116,6 +128,4 @@ class Application(db.Model):
     @property
     def letter_channel(self) -> str:
         """The channel this letter goes out on: email when there is an address."""
-        if self.channel != "auto":
-            return self.channel
-        return "email" if self.candidate.email else "post"
+        return letter_channel(self.channel, self.candidate.email)

@@ -19,7 +19,7 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 
 from ..errors import CandidateImportError
-from ..models.hiring import OUTCOMES, STAGES
+from ..models.hiring import OUTCOMES, STAGES, full_name
 
 __all__ = ["MAX_BYTES", "MAX_ROWS", "OUTCOMES", "STAGES", "CandidateRow", "ParsedImport",
            "RowProblem", "accepted_rows", "parse_candidates"]
@@ -93,7 +93,7 @@ class CandidateRow:
     @property
     def full_name(self) -> str:
         """First and last name, either of which may be empty."""
-        return " ".join(p for p in (self.first_name, self.last_name) if p)
+        return full_name(self.first_name, self.last_name)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from ..models import Application, Boilerplate, BoilerplateVersion, Candidate, Letter, Position
 from ..models import Organization as Org
+from ..models.hiring import full_name, letter_channel
 from . import checks
 from . import letters as service
 
@@ -200,11 +201,11 @@ def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[Le
     for i in ids:
         if (row := rows.get(i)) is None:
             continue
-        channel = row.channel if row.channel != "auto" else ("email" if row.email else "post")
         found = review.findings.get(i, [])
         result.append(LetterRow(
-            id=row.id, status=row.status, own_paragraph=bool(row.own), channel=channel,
-            name=" ".join(p for p in (row.first_name, row.last_name) if p),
+            id=row.id, status=row.status, own_paragraph=bool(row.own),
+            channel=letter_channel(row.channel, row.email),
+            name=full_name(row.first_name, row.last_name),
             errors=sum(1 for f in found if f.severity == "error"),
             warnings=sum(1 for f in found if f.severity == "warning"),
             first_finding=found[0].message if found else None))
