@@ -418,9 +418,10 @@ def baseline_tree(ref: str, into: Path) -> Path | None:
 
 
 def run_pages(folder: Path, code: Path, position_id: int, clients: int, requests_: int,
-              web: str, workers: int) -> tuple[dict[str, PageResult], float, float]:
+              web: str, workers: int, threads: int = 4
+              ) -> tuple[dict[str, PageResult], float, float]:
     """Serve ``code`` and load its three pages; (results, seconds, server peak RSS MB)."""
-    server = Server.start(folder, code, web, workers)
+    server = Server.start(folder, code, web, workers, threads)
     try:
         manager = signed_in(server.url, MANAGER)
         pages = {"position page": f"/positions/{position_id}",
@@ -465,9 +466,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--web", choices=("gunicorn", "werkzeug"), default="gunicorn",
                         help="the page server: gunicorn as deployed, or werkzeug run_simple")
     parser.add_argument("--web-workers", type=int, default=os.cpu_count() or 1,
-                        help="gunicorn worker processes (4 threads each)")
+                        help="gunicorn worker processes")
+    parser.add_argument("--web-threads", type=int, default=4,
+                        help="threads per gunicorn worker (1: gunicorn's sync worker)")
     args = parser.parse_args(argv)
-    served = (f"gunicorn, {args.web_workers} workers x 4 threads" if args.web == "gunicorn"
+    served = (f"gunicorn, {args.web_workers} workers x {args.web_threads} threads"
+              if args.web == "gunicorn"
               else "werkzeug run_simple threaded, 1 process")
 
     print(f"bench_web: {args.applications} applications, {args.clients} concurrent clients, "
@@ -482,13 +486,14 @@ def main(argv: list[str] | None = None) -> int:
               f"their letters rendered in {time.perf_counter() - start:.1f} s")
 
         results, seconds, pages_peak = run_pages(folder, ROOT, position_id, args.clients,
-                                                 args.requests, args.web, args.web_workers)
+                                                 args.requests, args.web, args.web_workers,
+                                                 args.web_threads)
         base = None
         code = baseline_tree(args.baseline_ref, folder) if args.baseline_ref else None
         if code is not None:
             base, base_seconds, base_peak = run_pages(folder, code, position_id, args.clients,
                                                       args.baseline_requests, args.web,
-                                                      args.web_workers)
+                                                      args.web_workers, args.web_threads)
         print_pages(f"As changed (issue 7), {args.requests} requests per page:", results,
                     seconds, base)
         print(f"server peak RSS over the page load (largest process): {pages_peak:.0f} MB")
