@@ -155,3 +155,34 @@ def test_letter_list_rows_show_channel_own_paragraph_and_findings(client, db, lo
     hannah_row = _row(page, "Hannah Schmidt")
     assert '<span class="ok">clear</span>' in hannah_row and "badge-" not in hannah_row
     assert f'href="/letters/{sofia.id}"' in sofia_row
+
+
+def test_the_hire_is_found_without_loading_every_application(db, make_position):
+    """hire_of asks for the hired application only (the sending page loaded all 5,000)."""
+    from sqlalchemy import inspect
+
+    from recruiter.services.positions import hire_of
+
+    position = make_position()
+    db.expire_all()
+    hire = hire_of(position)
+    assert hire is not None and hire.outcome == "hired"
+    assert hire.position_id == position.id and hire.candidate.full_name
+    assert "applications" not in inspect(position).dict  # the collection was never loaded
+    hire.outcome = "declined"
+    db.flush()
+    assert hire_of(position) is None
+
+
+def test_sending_and_audit_pages_do_not_grow_with_the_position(app, client, login,
+                                                                make_position):
+    """The sending page and the audit page of a position: same queries for 10 and 200."""
+    app.config.update(CANDIDATES_PER_PAGE=5)
+    member = login("admin")
+    small = make_position(org=member.organization, csv=candidates_csv(10))
+    large = make_position(org=member.organization, csv=candidates_csv(200),
+                          title="Warehouse Lead")
+    ids = small.id, large.id
+    for page in ("/positions/{id}/sending", "/audit/positions/{id}"):
+        few, many = (queries(client, page.format(id=i)) for i in ids)
+        assert few == many, (page, few, many)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
 from ..errors import Conflict, NotFound, RecruiterError
 from ..models import (
@@ -161,8 +161,18 @@ def set_outcome(session: Session, application: Application, outcome: str,
 
 
 def hire_of(position: Position) -> Application | None:
-    """The hired application, if any."""
-    return next((a for a in position.applications if a.outcome == "hired"), None)
+    """The hired application with its candidate, if any: one query over an index.
+
+    Walking ``position.applications`` loaded every application of the position, 5,000 rows
+    for a big role, on every view of the sending page.
+    """
+    session = object_session(position)
+    if session is None:  # a position outside any session: its loaded applications
+        return next((a for a in position.applications if a.outcome == "hired"), None)
+    return session.scalar(
+        select(Application).where(Application.position_id == position.id,
+                                  Application.outcome == "hired")
+        .options(joinedload(Application.candidate)).order_by(Application.id).limit(1))
 
 
 def set_differentiator(session: Session, position: Position, text: str,

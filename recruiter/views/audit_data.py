@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import url_for
 from sqlalchemy import Select, and_, func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, defer, selectinload
 
 from ..models import (
     Application,
@@ -177,10 +177,15 @@ def subject_links(session: Session, org_id: int, events: list[AuditEvent]
 
 
 def position_letters(position: Position) -> Select:
-    """The position's frozen letters, with candidate, deliveries and approver loaded."""
+    """The position's frozen letters, with candidate, deliveries and approver loaded.
+
+    The stored bytes and the rendered text stay in the database: the list shows their hashes.
+    """
     return (select(Letter).join(Application)
             .where(Application.position_id == position.id, Letter.frozen_at.is_not(None))
-            .options(selectinload(Letter.application).selectinload(Application.candidate),
+            .options(defer(Letter.pdf), defer(Letter.eml), defer(Letter.html),
+                     defer(Letter.text),
+                     selectinload(Letter.application).selectinload(Application.candidate),
                      selectinload(Letter.deliveries), selectinload(Letter.approved_by))
             .order_by(Letter.id))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import func, select
-from sqlalchemy.orm import joinedload
 from werkzeug.wrappers import Response
 
 from ..errors import RecruiterError
@@ -102,11 +101,9 @@ def show(position_id: int) -> str:
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(page, pages)
     applications = application_page(db.session, position.id, page, per_page)
-    hire = db.session.scalar(select(Application).where(
-        Application.position_id == position.id, Application.outcome == "hired")
-        .options(joinedload(Application.candidate)))
     return render_template(
-        "positions/show.html", position=position, applications=applications, hire=hire,
+        "positions/show.html", position=position, applications=applications,
+        hire=hire_of(position),
         total=total, page=page, pages=pages,
         outcome_form=OutcomeForm())
 
