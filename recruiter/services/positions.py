@@ -167,8 +167,8 @@ def hire_of(position: Position) -> Application | None:
     for a big role, on every view of the sending page.
     """
     session = object_session(position)
-    if session is None:  # a position outside any session: its loaded applications
-        return next((a for a in position.applications if a.outcome == "hired"), None)
+    if session is None:
+        raise RuntimeError("hire_of needs a position that belongs to a session")
     return session.scalar(
         select(Application).where(Application.position_id == position.id,
                                   Application.outcome == "hired")
