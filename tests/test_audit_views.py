@@ -303,3 +303,21 @@ def test_checking_the_chain_reads_only_and_names_a_broken_letter(db, client, log
     text = _text(_as(client, "POST", "/audit/verify", follow_redirects=True).text)
     assert f"The audit trail is broken. letter {letter.id}: its stored email bytes" in text
     assert len(_events(db, sent.org)) == before
+
+
+def test_the_position_page_pages_its_letters_in_order(client, login, sent, monkeypatch) -> None:  # noqa: ANN001
+    """Every frozen letter appears once across the pages, in the order they were frozen."""
+    from recruiter.views import audit
+
+    monkeypatch.setattr(audit, "LETTERS_PER_PAGE", 10)
+    login("auditor", org=sent.org)
+    seen: list[int] = []
+    for number in (1, 2, 3):
+        page = _as(client, "GET", f"/audit/positions/{sent.position.id}?page={number}").text
+        summary = page[page.index('data-testid="summary"'):page.index('id="timeline"')]
+        ids = [int(i) for i in re.findall(r'<th scope="row"><a href="/audit/letters/(\d+)"',
+                                          summary)]
+        assert len(ids) == (10 if number < 3 else EMAILS + 1 - 20)
+        seen += ids
+    assert seen == sorted(seen) and len(set(seen)) == EMAILS + 1
+    assert sent.letter.id in seen and sent.post_letter.id in seen

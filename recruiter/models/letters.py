@@ -84,8 +84,11 @@ class Letter(db.Model):
     # reads the letter rows with their text, HTML, PDF and .eml. It leads with the organization
     # so that SQLite's planner prefers it to the unique index on application_id even without
     # ANALYZE statistics (the queries join on both columns).
+    # ix_letter_frozen: finding a position's frozen letters reads this index, not the rows
+    # (on SQLite frozen_at sits behind the stored PDF and email in the row).
     __table_args__ = (Index("ix_letter_review", "organization_id", "application_id", "status",
-                            "updated_at", "id"),)
+                            "updated_at", "id"),
+                      Index("ix_letter_frozen", "application_id", "frozen_at", "id"))
 
 
 class Delivery(db.Model):

@@ -94,8 +94,7 @@ def verify() -> Response:
 def position(position_id: int) -> str:
     """Who got what for one position, and the timeline of everything that happened to it."""
     pos = get_position(db.session, org_id(), position_id)
-    letters = data.paginate(db.session, data.position_letters(pos), _page_arg(),
-                            LETTERS_PER_PAGE)
+    letters = data.position_letters(db.session, pos, _page_arg(), LETTERS_PER_PAGE)
     events = data.paginate(db.session, data.position_events(pos), _page_arg("events"),
                            EVENTS_PER_PAGE)
     return render_template("audit/position.html", position=pos, letters=letters,

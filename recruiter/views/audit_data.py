@@ -176,18 +176,22 @@ def subject_links(session: Session, org_id: int, events: list[AuditEvent]
 # --- one position -----------------------------------------------------------------------------
 
 
-def position_letters(position: Position) -> Select:
-    """The position's frozen letters, with candidate, deliveries and approver loaded.
+def position_letters(session: Session, position: Position, page: int, per_page: int) -> Page:
+    """One page of the position's frozen letters, with candidate, deliveries and approver.
 
-    The stored bytes and the rendered text stay in the database: the list shows their hashes.
+    The page's ids come from ``ix_letter_frozen`` alone; only those letters are then loaded,
+    without their stored bytes and rendered text (the list shows hashes). Sorting full letter
+    rows read every letter's stored PDF on SQLite, where it sits in the row.
     """
-    return (select(Letter).join(Application)
-            .where(Application.position_id == position.id, Letter.frozen_at.is_not(None))
-            .options(defer(Letter.pdf), defer(Letter.eml), defer(Letter.html),
-                     defer(Letter.text),
-                     selectinload(Letter.application).selectinload(Application.candidate),
-                     selectinload(Letter.deliveries), selectinload(Letter.approved_by))
-            .order_by(Letter.id))
+    ids = paginate(session, select(Letter.id).join(Application).where(
+        Application.position_id == position.id, Letter.frozen_at.is_not(None))
+        .order_by(Letter.id), page, per_page)
+    rows = {x.id: x for x in session.scalars(
+        select(Letter).where(Letter.id.in_(ids.items))
+        .options(defer(Letter.pdf), defer(Letter.eml), defer(Letter.html), defer(Letter.text),
+                 selectinload(Letter.application).selectinload(Application.candidate),
+                 selectinload(Letter.deliveries), selectinload(Letter.approved_by)))}
+    return Page([rows[i] for i in ids.items], ids.page, ids.pages, ids.total)
 
 
 def position_events(position: Position) -> Select:
