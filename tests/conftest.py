@@ -180,10 +180,15 @@ def make_position(db, make_org) -> Callable:  # noqa: ANN001
 
 @pytest.fixture
 def login(client: FlaskClient, make_member) -> Callable:  # noqa: ANN001
-    """Log the test client in as a new member with ``role``; returns the member."""
+    """Log the test client in as a new member with ``role``; returns the member.
+
+    Whoever was signed in is signed out first: /login sends a signed-in member away, so a
+    second login would otherwise leave the first member signed in.
+    """
 
     def do(role: str = "manager", org=None):  # noqa: ANN001, ANN202
         member = make_member(role, org=org)
+        client.post("/logout")
         response = client.post("/login", data={"email": member.email, "password": PASSWORD})
         assert response.status_code == 302, response.text
         return member

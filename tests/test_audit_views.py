@@ -306,7 +306,7 @@ def test_checking_the_chain_reads_only_and_names_a_broken_letter(db, client, log
 
 
 def test_the_position_page_pages_its_letters_in_order(client, login, sent, monkeypatch) -> None:  # noqa: ANN001
-    """Every frozen letter appears once across the pages, in the order they were frozen."""
+    """Every frozen letter appears once across the pages, in id order."""
     from recruiter.views import audit
 
     monkeypatch.setattr(audit, "LETTERS_PER_PAGE", 10)
@@ -321,3 +321,27 @@ def test_the_position_page_pages_its_letters_in_order(client, login, sent, monke
         seen += ids
     assert seen == sorted(seen) and len(set(seen)) == EMAILS + 1
     assert sent.letter.id in seen and sent.post_letter.id in seen
+
+
+def test_the_position_page_leaves_the_stored_bytes_in_the_database(client, login, sent) -> None:  # noqa: ANN001
+    """The list shows hashes: no letter's stored PDF or email is read to draw the page."""
+    from sqlalchemy import event, inspect
+
+    from recruiter.extensions import db as _db
+
+    login("auditor", org=sent.org)
+    url, message_id = f"/audit/positions/{sent.position.id}", sent.letter.message_id
+    _db.session.remove()  # every letter the page shows is loaded by the page itself
+    loaded: list[Letter] = []
+
+    def load(target, context) -> None:  # noqa: ANN001
+        loaded.append(target)
+
+    event.listen(Letter, "load", load)
+    try:
+        page = _as(client, "GET", url)
+    finally:
+        event.remove(Letter, "load", load)
+    assert page.status_code == 200 and html.escape(message_id) in page.text
+    assert len(loaded) >= EMAILS + 1
+    assert not [x.id for x in loaded if {"pdf", "eml"} & inspect(x).dict.keys()]

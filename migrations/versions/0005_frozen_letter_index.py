@@ -1,5 +1,5 @@
-"""frozen letter index: the audit pages and the evidence export find a position's frozen
-letters in an index instead of reading every letter row with its stored bytes
+"""frozen letter index: the audit page of a position finds its frozen letters in an index
+instead of reading every letter row with its stored bytes
 
 Revision ID: 0005
 Revises: 0004

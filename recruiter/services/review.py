@@ -49,6 +49,7 @@ class Review:
     differentiator_findings: list[checks.Finding]
     errors: int  # letters, not cancelled, with at least one error
     warnings: int
+    refreshed: bool = True  # False: built from the stored letters by a member who may not edit
 
 
 class ReviewCache:
@@ -139,7 +140,8 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
     """
     key = review_key(session, position)
     cached = cache.get(position.id, key)
-    if cached is not None:
+    # A review a reader built was not refreshed: an editor's view refreshes the letters first.
+    if cached is not None and (cached.refreshed or not refresh):
         return cached, False
     letters = _build(session, position, refresh=refresh)
     findings = service.letter_findings(position, letters)
@@ -150,7 +152,8 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         key=key, letter_ids=tuple(x.id for x in letters), findings=findings,
         differentiator_findings=service.differentiator_findings(position),
         errors=sum(1 for fs in live if any(f.severity == "error" for f in fs)),
-        warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)))
+        warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)),
+        refreshed=refresh)
     cache.put(position.id, result)
     return result, True
 
@@ -178,6 +181,7 @@ class LetterRow:
     own_paragraph: bool  # the member replaced the note for this letter
     channel: str  # email or post, as Application.letter_channel decides
     name: str
+    findings: int
     errors: int
     warnings: int
     first_finding: str | None
@@ -206,7 +210,7 @@ def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[Le
             id=row.id, status=row.status, own_paragraph=bool(row.own),
             channel=letter_channel(row.channel, row.email),
             name=full_name(row.first_name, row.last_name),
-            errors=sum(1 for f in found if f.severity == "error"),
+            findings=len(found), errors=sum(1 for f in found if f.severity == "error"),
             warnings=sum(1 for f in found if f.severity == "warning"),
             first_finding=found[0].message if found else None))
     return result

@@ -129,6 +129,10 @@ def _name(application: Application) -> str:
     return "a purged candidate" if cand.purged_at else cand.full_name or "a candidate"
 
 
+# Lists show a letter's hashes and names, never its stored bytes or rendered text.
+_NO_BYTES = (defer(Letter.pdf), defer(Letter.eml), defer(Letter.html), defer(Letter.text))
+
+
 def subject_links(session: Session, org_id: int, events: list[AuditEvent]
                   ) -> dict[tuple[str, int], tuple[str, str | None]]:
     """A readable label and a link for each event's subject, all scoped to the organization."""
@@ -138,14 +142,14 @@ def subject_links(session: Session, org_id: int, events: list[AuditEvent]
             ids.setdefault(event.subject_type, set()).add(event.subject_id)
     out: dict[tuple[str, int], tuple[str, str | None]] = {}
     scoped = Letter.organization_id == org_id
-    load = selectinload(Letter.application).selectinload(Application.candidate)
+    load = (*_NO_BYTES, selectinload(Letter.application).selectinload(Application.candidate))
     for letter in session.scalars(select(Letter).where(
-            scoped, Letter.id.in_(ids.get("letter", ()))).options(load)):
+            scoped, Letter.id.in_(ids.get("letter", ()))).options(*load)):
         out["letter", letter.id] = (f"Letter to {_name(letter.application)}",
                                     url_for("audit.letter", letter_id=letter.id))
     for delivery_id, letter in session.execute(
             select(Delivery.id, Letter).join(Letter).where(
-                scoped, Delivery.id.in_(ids.get("delivery", ()))).options(load)):
+                scoped, Delivery.id.in_(ids.get("delivery", ()))).options(*load)):
         out["delivery", delivery_id] = (f"Delivery to {_name(letter.application)}",
                                         url_for("audit.letter", letter_id=letter.id))
     letter_of = dict(session.execute(select(Letter.application_id, Letter.id).where(
@@ -188,10 +192,10 @@ def position_letters(session: Session, position: Position, page: int, per_page: 
         .order_by(Letter.id), page, per_page)
     rows = {x.id: x for x in session.scalars(
         select(Letter).where(Letter.id.in_(ids.items))
-        .options(defer(Letter.pdf), defer(Letter.eml), defer(Letter.html), defer(Letter.text),
+        .options(*_NO_BYTES,
                  selectinload(Letter.application).selectinload(Application.candidate),
                  selectinload(Letter.deliveries), selectinload(Letter.approved_by)))}
-    return Page([rows[i] for i in ids.items], ids.page, ids.pages, ids.total)
+    return Page([rows[i] for i in ids.items if i in rows], ids.page, ids.pages, ids.total)
 
 
 def position_events(position: Position) -> Select:
