@@ -65,11 +65,7 @@ def make_items(count: int) -> list[mail.Outgoing]:
         if name not in sources:  # one object per boilerplate, as _render_all passes them
             sources[name] = shipped_for_stage(row.stage).source
         context = LetterContext(
-            candidate=CandidateFields(
-                first_name=row.first_name, last_name=row.last_name, full_name=row.full_name,
-                email=row.email, address_line1=row.address_line1, city=row.city,
-                region=row.region, postal_code=row.postal_code, country=row.country,
-                stage=row.stage),
+            candidate=CandidateFields.of(row, row.stage),
             note=row.note, differentiator="hands-on aviation operations experience",
             position_title="Operations Coordinator", position_location="Vancouver, BC",
             organization_name="Harbour Air Logistics", sender_name="Jordan Reyes",

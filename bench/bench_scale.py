@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,6 +44,8 @@ from bench_send import (  # noqa: E402
     need_mailmerge,
     populate,
     prepare_mailmerge,
+    print_checks,
+    print_head,
     requeue,
     run_mailmerge,
     spread,
@@ -98,17 +100,30 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
 
 def run(app, sink: Sink, ids: list[int], folder: Path, processes: int,  # noqa: ANN001
         threads: int) -> float:
-    """One timed run: the workers start, every id is enqueued, every letter goes out."""
+    """One timed run: the workers start, every id is enqueued, every letter goes out.
+
+    The deliveries are not due while the workers start: a worker's first sweep would otherwise
+    send some of them before the clock starts (it sent all 200 of a small run).
+    """
+    from sqlalchemy import update
+
+    from recruiter.extensions import db
+    from recruiter.models import Delivery
     from recruiter.queue import queue
 
-    requeue(app)
+    requeue(app, not_before=datetime.now(UTC) + timedelta(hours=1))
     sink.reset()
     with app.app_context():
         the_queue = queue()
         the_queue.huey.flush()
         workers = start_workers(app, folder, processes, threads)
         try:
+            if sink.count():
+                raise SystemExit(f"{sink.count()} letters left before the clock started")
             start = time.perf_counter()
+            db.session.execute(update(Delivery).where(Delivery.channel == "email")
+                               .values(next_attempt_at=None))
+            db.session.commit()
             the_queue.enqueue(ids)
             wait_until_sent(app, sink, len(ids), start)
             return time.perf_counter() - start
@@ -162,21 +177,12 @@ def main() -> None:
           f"`recruiter worker --workers {args.threads}` processes, claims of "
           f"{app.config['SEND_CLAIM_BATCH']}, median of {args.repeat} rounds "
           f"({datetime.now(UTC):%Y-%m-%d}; {machine()})\n")
-    print("| sender | seconds | letters/s | range, letters/s | vs mailmerge |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print(f"| mailmerge CLI: render + send, new connection per message | {mm:.2f} "
-          f"| {count / mm:,.0f} | {spread(count, mm_runs)} | 1.00 |")
-    print(f"| recruiter freeze on PostgreSQL: render + MIME + PDF, once | {freeze_s:.2f} "
-          f"| {count / freeze_s:,.1f} | | |")
+    print_head(count, mm_runs, "recruiter freeze on PostgreSQL", freeze_s)
     for n, seconds in ours.items():
         print(f"| recruiter send, {_plural(n, 'worker process')} × {_plural(args.threads)} "
               f"| {seconds:.2f} | {count / seconds:,.0f} | {spread(count, runs[n])} "
               f"| **{mm / seconds:.2f}** |")
-    print(f"\nload average (1 min) at the start {load_before:.2f}, at the end "
-          f"{os.getloadavg()[0]:.2f}: figures are only comparable on an otherwise idle machine.")
-    for name, line in checks.items():
-        print(f"sink check, {name}: {line}")
-    print(f"audit chain after every run: {audit_check}")
+    print_checks(load_before, checks, audit_check)
     if len(counts) > 1:
         one, many = ours[counts[0]], ours[counts[-1]]
         print(f"scale-out: {counts[-1]} worker processes send {one / many:.2f}x as many letters "

@@ -374,8 +374,11 @@ def freeze(app, position_id: int, member_id: int) -> tuple[float, list[int], set
         return seconds, ids, message_ids
 
 
-def requeue(app) -> None:  # noqa: ANN001
-    """Put every email delivery back to queued, as frozen, for the next run."""
+def requeue(app, *, not_before: datetime | None = None) -> None:  # noqa: ANN001
+    """Put every email delivery back to queued, as frozen, for the next run.
+
+    With ``not_before`` the deliveries are not due until then: no sweep sends them early.
+    """
     from sqlalchemy import update
 
     from recruiter.extensions import db
@@ -383,8 +386,8 @@ def requeue(app) -> None:  # noqa: ANN001
 
     with app.app_context():
         db.session.execute(update(Delivery).where(Delivery.channel == "email").values(
-            state="queued", attempts=0, next_attempt_at=None, claimed_at=None, sent_at=None,
-            server_reply=None, last_error=None))
+            state="queued", attempts=0, next_attempt_at=not_before, claimed_at=None,
+            sent_at=None, server_reply=None, last_error=None))
         db.session.execute(update(Letter).where(Letter.batch_id.is_not(None))
                            .values(status="frozen"))
         db.session.commit()
@@ -544,6 +547,26 @@ def _plural(n: int, what: str = "worker thread") -> str:
     return f"{n} {what}" + ("" if n == 1 else "es" if what.endswith("s") else "s")
 
 
+def print_head(count: int, mm_runs: list[float], freeze_label: str, freeze_s: float) -> None:
+    """The table's head, mailmerge's row and the freeze's row (bench_scale prints them too)."""
+    mm = statistics.median(mm_runs)
+    print("| sender | seconds | letters/s | range, letters/s | vs mailmerge |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| mailmerge CLI: render + send, new connection per message | {mm:.2f} "
+          f"| {count / mm:,.0f} | {spread(count, mm_runs)} | 1.00 |")
+    print(f"| {freeze_label}: render + MIME + PDF, once | {freeze_s:.2f} "
+          f"| {count / freeze_s:,.1f} | | |")
+
+
+def print_checks(load_before: float, checks: dict[str, str], audit_check: str) -> None:
+    """The load, what the sink received per sender, and the audit chain's verdict."""
+    print(f"\nload average (1 min) at the start {load_before:.2f}, at the end "
+          f"{os.getloadavg()[0]:.2f}: figures are only comparable on an otherwise idle machine.")
+    for name, line in checks.items():
+        print(f"sink check, {name}: {line}")
+    print(f"audit chain after every run: {audit_check}")
+
+
 def main() -> None:
     """Run mailmerge and recruiter against the same sink and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -602,21 +625,12 @@ def main() -> None:
     print(f"bench_send: {count} email letters to a loopback aiosmtpd sink, median of "
           f"{args.repeat} rounds ({datetime.now(UTC):%Y-%m-%d}; {machine()}; SQLite (WAL, "
           f"synchronous=FULL) in {args.db_dir or tempfile.gettempdir()})\n")
-    print("| sender | seconds | letters/s | range, letters/s | vs mailmerge |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print(f"| mailmerge CLI: render + send, new connection per message | {mm:.2f} "
-          f"| {count / mm:,.0f} | {spread(count, mm_runs)} | 1.00 |")
-    print(f"| recruiter freeze: render + MIME + PDF, once | {freeze_s:.2f} "
-          f"| {count / freeze_s:,.1f} | | |")
+    print_head(count, mm_runs, "recruiter freeze", freeze_s)
     for (path, batch, n), seconds in ours.items():
         print(f"| recruiter send, {path}, claims {batch} per commit, {_plural(n)} "
               f"| {seconds:.2f} | {count / seconds:,.0f} | {spread(count, runs[path, batch, n])} "
               f"| **{mm / seconds:.2f}** |")
-    print(f"\nload average (1 min) at the start {load_before:.2f}, at the end "
-          f"{os.getloadavg()[0]:.2f}: figures are only comparable on an otherwise idle machine.")
-    for name, line in checks.items():
-        print(f"sink check, {name}: {line}")
-    print(f"audit chain after every run: {audit_check}")
+    print_checks(load_before, checks, audit_check)
     for path in paths:
         for batch in batches:
             one, two = ours[path, batch, threads[0]], ours[path, batch, threads[-1]]

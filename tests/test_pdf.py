@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import os
 import re
 from pathlib import Path
 
@@ -342,5 +343,19 @@ def test_pdf_workers_freeze_their_warm_objects_out_of_the_collector() -> None:
     """Each worker freezes what its warm-up left, so the collection after a chunk is short."""
     try:
         assert workers.pool(2).submit(gc.get_freeze_count).result() > 10_000
+    finally:
+        workers.shutdown()
+
+
+def test_a_dead_worker_fails_its_batch_and_the_next_batch_gets_a_fresh_pool() -> None:
+    """A worker that dies breaks the pool: the batch fails with our error, the next one runs."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    failure = PdfError("A PDF worker stopped unexpectedly.")
+    try:
+        with pytest.raises(PdfError, match="stopped unexpectedly") as caught:
+            workers.run_chunks(os._exit, [1, 1], 2, failure=failure)  # the worker exits
+        assert isinstance(caught.value.__cause__, BrokenProcessPool)
+        assert workers.run_chunks(list, [(1, 2), (3,)], 2, failure=failure) == [1, 2, 3]
     finally:
         workers.shutdown()

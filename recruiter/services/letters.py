@@ -111,11 +111,7 @@ def _context(application: Application, org: Organization, counts: tuple[int, int
              note: str, today: date) -> LetterContext:
     cand, position = application.candidate, application.position
     return LetterContext(
-        candidate=CandidateFields(
-            first_name=cand.first_name, last_name=cand.last_name, full_name=cand.full_name,
-            email=cand.email or "", address_line1=cand.address_line1,
-            address_line2=cand.address_line2, city=cand.city, region=cand.region,
-            postal_code=cand.postal_code, country=cand.country, stage=application.stage),
+        candidate=CandidateFields.of(cand, application.stage),
         note=note, differentiator=position.differentiator, position_title=position.title,
         position_location=position.location, organization_name=org.name,
         sender_name=org.sender_name, sender_title=org.sender_title,

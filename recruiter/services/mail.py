@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
 from email.generator import Generator
@@ -301,11 +300,6 @@ def render_emails(items: Sequence[Outgoing], *, date: datetime | None = None,
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
     if processes < 2 or len(items) < PARALLEL_MIN or len(chunks) < 2:
         return [result for part in chunks for result in _render_chunk((part, date))]
-    try:
-        results = list(_workers.pool(processes).map(_render_chunk,
-                                                    [(part, date) for part in chunks]))
-    except BrokenProcessPool as exc:
-        _workers.shutdown()
-        raise RecruiterError("A worker stopped unexpectedly; the emails were not built.") \
-            from exc
-    return [result for part in results for result in part]
+    return _workers.run_chunks(
+        _render_chunk, [(part, date) for part in chunks], processes,
+        failure=RecruiterError("A worker stopped unexpectedly; the emails were not built."))

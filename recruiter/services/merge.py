@@ -46,11 +46,7 @@ def context_for(row: CandidateRow, *, position: str, differentiator: str, sender
                 applicant_count: int, interviewed_count: int, today: date | None) -> LetterContext:
     """The letter context of one CSV row."""
     return LetterContext(
-        candidate=CandidateFields(
-            first_name=row.first_name, last_name=row.last_name, full_name=row.full_name,
-            email=row.email or "", address_line1=row.address_line1,
-            address_line2=row.address_line2, city=row.city, region=row.region,
-            postal_code=row.postal_code, country=row.country, stage=row.stage),
+        candidate=CandidateFields.of(row, row.stage),
         note=row.note, differentiator=differentiator, position_title=position,
         position_location="", organization_name=sender.organization, sender_name=sender.name,
         sender_title=sender.title, applicant_count=applicant_count,

@@ -11,7 +11,6 @@ import os
 import re
 import unicodedata
 from collections.abc import Sequence
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -396,14 +395,9 @@ def render_pdfs_parallel(letters: Sequence[PdfLetter], *, page_size: str = "A4",
         return [pdf for i in range(0, len(letters), max(1, chunk))
                 for pdf in render_pdfs(letters[i:i + chunk], page_size=page_size)]
     parts = _chunks(letters, workers, chunk)
-    try:
-        results = list(_workers.pool(workers).map(_render_chunk,
-                                                  [(part, page_size) for part in parts]))
-    except BrokenProcessPool as exc:
-        _workers.shutdown()
-        raise PdfError("A PDF worker stopped unexpectedly; the letters were not rendered.") \
-            from exc
-    return [pdf for part in results for pdf in part]
+    return _workers.run_chunks(
+        _render_chunk, [(part, page_size) for part in parts], workers,
+        failure=PdfError("A PDF worker stopped unexpectedly; the letters were not rendered."))
 
 
 def render_pdf(letter: PdfLetter, *, page_size: str = "A4") -> bytes:

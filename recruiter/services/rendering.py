@@ -59,6 +59,15 @@ class CandidateFields:
     country: str = ""
     stage: str = "applied"
 
+    @classmethod
+    def of(cls, person: Any, stage: str) -> CandidateFields:
+        """The fields of a stored candidate or an imported CSV row (both have these names)."""
+        return cls(first_name=person.first_name, last_name=person.last_name,
+                   full_name=person.full_name, email=person.email or "",
+                   address_line1=person.address_line1, address_line2=person.address_line2,
+                   city=person.city, region=person.region, postal_code=person.postal_code,
+                   country=person.country, stage=stage)
+
 
 @dataclass(frozen=True)
 class LetterContext:

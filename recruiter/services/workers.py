@@ -14,7 +14,10 @@ import gc
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 PRELOAD = ["recruiter.services.pdf", "recruiter.services.mail"]
 
@@ -57,6 +60,21 @@ def pool(workers: int) -> ProcessPoolExecutor:
                                         initializer=_warm_up)
             _pool_key = key
         return _pool
+
+
+def run_chunks(task: Callable[[Any], list[Any]], chunks: Sequence[Any], workers: int, *,
+               failure: Exception) -> list[Any]:
+    """``task`` on every chunk in the pool; the chunks' results in order, as one list.
+
+    A worker that dies breaks the whole pool: it is shut down, so the next batch starts a fresh
+    one, and ``failure`` is raised with the broken pool as its cause.
+    """
+    try:
+        results = list(pool(workers).map(task, chunks))
+    except BrokenProcessPool as exc:
+        shutdown()
+        raise failure from exc
+    return [item for part in results for item in part]
 
 
 def pids() -> list[int]:
