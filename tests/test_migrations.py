@@ -54,7 +54,7 @@ def test_recruiter_db_upgrade_command(empty_app: Flask) -> None:
     result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
 
 
 @pytest.mark.postgres

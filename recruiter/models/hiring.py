@@ -36,6 +36,11 @@ class Position(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     location: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="open")
+    # How many people this position hires; marking more hires asks to raise it.
+    openings: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # Bumped in the same transaction by every writer of what the letter review reads
+    # (services/review.py keys its cache on it, never on sums of the data).
+    review_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     differentiator: Mapped[str] = mapped_column(Text, default="")
     differentiator_revision: Mapped[int] = mapped_column(Integer, default=0)
     boilerplate_id: Mapped[int | None] = mapped_column(ForeignKey("boilerplate.id"))
@@ -68,6 +73,8 @@ class Candidate(db.Model):
     postal_code: Mapped[str] = mapped_column(String(40), default="")
     country: Mapped[str] = mapped_column(String(200), default="")
     language: Mapped[str] = mapped_column(String(16), default="en")
+    # What follows "Dear": imported or corrected in the preview; empty means the first name.
+    salutation: Mapped[str] = mapped_column(String(200), default="", server_default="")
     created_at: Mapped[created]
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purge_rule: Mapped[str] = mapped_column(String(200), default="")
@@ -101,6 +108,8 @@ class Application(db.Model):
     stage: Mapped[str] = mapped_column(String(16), default="applied")
     outcome: Mapped[str] = mapped_column(String(16), default="pending")
     note: Mapped[str] = mapped_column(Text, default="")
+    # The team's own words from an ATS export: shown beside the note box, never in a letter.
+    internal_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     # Optimistic concurrency: a save names the revision it started from.
     note_revision: Mapped[int] = mapped_column(Integer, default=0)
     note_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -55,6 +55,11 @@ class Letter(db.Model):
     boilerplate_version_id: Mapped[int] = mapped_column(ForeignKey("boilerplate_version.id"))
     batch_id: Mapped[int | None] = mapped_column(ForeignKey("batch.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")
+    # Why a letter was stopped (services/outcomes.py), and when; kept for the audit.
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A boilerplate that fails for this candidate: the letter shows why, no page fails.
+    render_error: Mapped[str | None] = mapped_column(Text)
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")

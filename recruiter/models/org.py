@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -27,6 +27,8 @@ class Organization(db.Model):
     sender_email: Mapped[str] = mapped_column(String(320), default="")
     retention_months: Mapped[int] = mapped_column(Integer, default=12)
     send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
+    # The last confirmed CSV import mapping (columns and values), offered on the next import.
+    import_mapping: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[created]
 
     members: Mapped[list[Member]] = relationship(back_populates="organization")
