@@ -43,15 +43,17 @@ def get_application(session: Session, org_id: int, application_id: int) -> Appli
 
 
 def create_position(session: Session, org: Organization, *, title: str, location: str = "",
-                    differentiator: str = "", boilerplate: Boilerplate | None = None
-                    ) -> Position:
+                    differentiator: str = "", boilerplate: Boilerplate | None = None,
+                    openings: int = 1) -> Position:
     """Open a position; without a boilerplate, each letter suits the candidate's stage."""
     title = " ".join(title.split())
     if not title:
         raise RecruiterError("The position needs a title.")
+    if not 1 <= openings <= 1000:
+        raise RecruiterError("The number of openings must be between 1 and 1,000.")
     position = Position(organization_id=org.id, title=title, location=location.strip(),
                         differentiator=differentiator.strip(), boilerplate=boilerplate,
-                        status="open")
+                        status="open", openings=openings)
     session.add(position)
     session.flush()
     return position
