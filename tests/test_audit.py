@@ -42,7 +42,8 @@ from recruiter.models import (
 from recruiter.queue import queue
 from recruiter.services import audit, retention, sending
 from recruiter.services import letters as letters_service
-from recruiter.services.positions import save_note, set_outcome
+from recruiter.services.outcomes import change_outcome
+from recruiter.services.positions import save_note
 
 ORG = "Harbour Air Logistics"
 EVIL = "=cmd|' /C calc'!A0"  # a spreadsheet formula as a first name
@@ -691,7 +692,7 @@ def test_erasure_is_restricted_while_retention_applies_then_done(  # noqa: ANN00
 
     # the position is filled: retention now runs from then
     hired = db.scalar(select(Application).join(Candidate).where(Candidate.email == hire["email"]))
-    set_outcome(db, hired, "hired", by=admin)
+    change_outcome(db, hired, "hired", by=admin)
     db.commit()
     until = retention.keep_until(db.get(Position, position.id), org)
     assert until is not None

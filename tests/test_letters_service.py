@@ -18,7 +18,8 @@ from sqlalchemy import event, select
 from recruiter.errors import RecruiterError
 from recruiter.models import Application, Candidate, Letter, Organization
 from recruiter.services import letters as service
-from recruiter.services.positions import save_note, set_outcome
+from recruiter.services.outcomes import change_outcome
+from recruiter.services.positions import save_note
 
 TODAY = date(2026, 11, 22)
 EMPTY_NOTES = {"Fatima Haddad", "Ananya Iyer"}
@@ -152,12 +153,13 @@ def test_differentiator_change_drops_approval(db, make_position, make_member):
 
 
 def test_withdrawn_letter_is_cancelled_then_restored(db, make_position, make_member):
-    """Withdrawing cancels the letter (and its approval); reinstating brings back a draft."""
+    """Withdrawing cancels the letter (and its approval); pending keeps it cancelled; a decline
+    brings back a draft."""
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     letter = by_name(refresh(db, position))["Zoë Lefebvre"]
     service.approve_letter(db, letter, [], member, acknowledge=False)
-    set_outcome(db, letter.application, "withdrawn")
+    change_outcome(db, letter.application, "withdrawn")
     db.commit()
     letters = refresh(db, position)
     assert letter.status == "cancelled" and letter.approved_at is None
@@ -167,21 +169,26 @@ def test_withdrawn_letter_is_cancelled_then_restored(db, make_position, make_mem
     assert (counts["cancelled"], counts["total"]) == (1, 28)
     with pytest.raises(RecruiterError, match="cancelled"):
         service.approve_letter(db, letter, [], member, acknowledge=True)
-    set_outcome(db, letter.application, "pending")
+    change_outcome(db, letter.application, "pending")
     db.commit()
     refresh(db, position)
-    assert letter.status == "draft"
+    assert letter.status == "cancelled"
+    change_outcome(db, letter.application, "declined")
+    db.commit()
+    refresh(db, position)
+    assert letter.status == "draft" and letter.cancel_reason is None
 
 
-def test_new_hire_cancels_their_letter_and_the_old_hire_gets_one(db, make_position):
-    """Hiring someone else cancels their letter and gives the former hire a letter."""
+def test_replacing_the_hire_cancels_their_letter_and_gives_the_old_hire_none(db, make_position):
+    """Replacing the hire (confirmed) cancels the new hire's letter; the old one is pending."""
     position = make_position()
     letter = by_name(refresh(db, position))["Daniel Okafor"]
-    set_outcome(db, letter.application, "hired")
+    maya = next(a for a in position.applications if a.outcome == "hired")
+    change_outcome(db, letter.application, "hired", replace=maya.id, confirmed=True)
     db.commit()
     letters = by_name(refresh(db, position))
     assert letter.status == "cancelled"
-    assert letters["Maya Chen"].status == "draft"
+    assert maya.outcome == "pending" and "Maya Chen" not in letters
     findings = service.letter_findings(position, list(letters.values()))
     hire_hits = [f for f in findings[letters["Zoë Lefebvre"].id] if "Okafor" in f.message]
     assert not hire_hits  # the hire's name is not in anyone's letter
@@ -198,7 +205,7 @@ def test_frozen_and_sent_letters_are_never_touched(db, make_position):
     for letter in (frozen, sent):
         save_note(db, letter.application, "Changed after freezing.",
                   base_revision=letter.application.note_revision, by=None)
-    set_outcome(db, sent.application, "withdrawn")
+    change_outcome(db, sent.application, "withdrawn")
     db.commit()
     refresh(db, position)
     assert (frozen.text, frozen.content_hash, sent.text) == before
@@ -436,7 +443,7 @@ def test_print_bundle_holds_the_post_letters(db, make_position, tmp_path):
     text = pdf_text(bundle, tmp_path)
     assert "Ahmed Hassan" in text and "Grace Kim" in text and "Daniel Okafor" not in text
     for letter in post:
-        set_outcome(db, letter.application, "withdrawn")
+        change_outcome(db, letter.application, "withdrawn")
     refresh(db, position)
     with pytest.raises(RecruiterError, match="No letter of this position goes by post."):
         service.print_bundle(db, position)

@@ -52,7 +52,7 @@ from recruiter.queue import queue
 from recruiter.services import letters as letters_service
 from recruiter.services import sending
 from recruiter.services.boilerplates import save_version
-from recruiter.services.positions import set_outcome
+from recruiter.services.outcomes import change_outcome
 
 HEADER = ("first_name,last_name,email,address_line1,address_line2,city,region,postal_code,"
           "country,stage,outcome,note\n")
@@ -671,7 +671,7 @@ def test_held_until_the_hire_accepts(app, db, freeze, smtp_server, runner):  # n
     assert smtp_server.received == [] and smtp_server.connections == 0
 
     withdrawn = emails[1].letter.application
-    set_outcome(db, withdrawn, "withdrawn")
+    change_outcome(db, withdrawn, "withdrawn")
     db.commit()
     assert deliveries(db, frozen.position, "email")[1].state == "cancelled"
 
@@ -746,8 +746,9 @@ def test_a_new_hire_from_the_batch_gets_no_letter(app, db, freeze, smtp_server):
     app.config["MAIL_URL"] = smtp_server.url
     frozen = freeze(candidates_csv(2), hold=True)
     first, second = deliveries(db, frozen.position, "email")
-    set_outcome(db, first.letter.application, "hired")
+    change_outcome(db, first.letter.application, "hired", raise_openings=True, confirmed=True)
     db.commit()
+    assert first.letter.cancel_reason == "The candidate is a hire for this position."
     ids = sending.release(db, frozen.position)
     db.commit()
     assert ids == [second.id]

@@ -79,6 +79,9 @@ class DifferentiatorForm(FlaskForm):
 
 
 class OutcomeForm(FlaskForm):
-    """Mark the hire, a withdrawal, or reinstate."""
+    """Mark the hire, a withdrawal, a decline, or reinstate; with the choices a change needs."""
 
     outcome = HiddenField(validators=[DataRequired()])
+    confirm = HiddenField()  # "1": the member saw the plan's effects and confirms
+    raise_openings = HiddenField()  # "1": hire one more than the openings by raising them
+    replace = HiddenField()  # the application id of the hire who goes back to pending

@@ -14,6 +14,7 @@ from .org import Boilerplate, Member
 POSITION_STATUSES = ("open", "filled", "closed")
 STAGES = ("applied", "screened", "interviewed")
 OUTCOMES = ("pending", "hired", "declined", "withdrawn")
+LETTER_OUTCOMES = ("declined",)  # services/outcomes.py: only a decline gets a decline letter
 
 
 def full_name(first_name: str, last_name: str) -> str:
@@ -131,8 +132,8 @@ class Application(db.Model):
 
     @property
     def gets_letter(self) -> bool:
-        """Whether a decline letter is due: never to the hire or a withdrawn candidate."""
-        return self.outcome in ("declined", "pending")
+        """Whether a decline letter is due: only when declined (services/outcomes.py)."""
+        return self.outcome in LETTER_OUTCOMES
 
     @property
     def letter_channel(self) -> str:

@@ -31,7 +31,7 @@ from ..models import (
     Organization,
     Position,
 )
-from . import audit, checks
+from . import audit, checks, outcomes
 from .boilerplates import ensure_shipped, shipped_for_stage
 from .mail import Envelope, build_message, new_message_id, valid_address
 from .pdf import PdfLetter, render_pdf, render_pdfs_parallel, render_print_bundle
@@ -191,14 +191,24 @@ def _letters_of(session: Session, position: Position) -> dict[int, Letter]:
 
 
 def _follow_outcome(letter: Letter, application: Application) -> bool:
-    """Cancel or restore a letter with its candidate's outcome; True when it is still open."""
+    """Cancel or restore an unfrozen letter with its candidate's outcome; True when it is open.
+
+    ``outcomes.change_outcome`` stops letters as the outcome changes; this keeps letters that
+    were drafted before an import or an old version in step. A letter cancelled after it was
+    frozen stays cancelled: its bytes are evidence.
+    """
     if not application.gets_letter:
         if letter.status != "cancelled":
             letter.status = "cancelled"
+            letter.cancel_reason = outcomes.REASONS.get(application.outcome)
+            letter.cancelled_at = datetime.now(UTC)
             _clear_approval(letter)
         return False
     if letter.status == "cancelled":
+        if letter.frozen_at is not None:
+            return False
         letter.status = "draft"
+        letter.cancel_reason = letter.cancelled_at = None
         _clear_approval(letter)
     return True
 

@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, joinedload, object_session, selectinload
 
 from ..errors import Conflict, NotFound, RecruiterError
 from ..models import (
-    OUTCOMES,
     STAGES,
     Application,
     Boilerplate,
@@ -140,26 +139,6 @@ def _mark_filled(position: Position) -> None:
     if position.status == "open":
         position.status = "filled"
         position.filled_at = datetime.now(UTC)
-
-
-def set_outcome(session: Session, application: Application, outcome: str,
-                by: Member | None = None) -> None:
-    """Mark the hire, a withdrawal, a decline, or reinstate (back to pending)."""
-    if outcome not in OUTCOMES:
-        raise RecruiterError(f"The outcome must be one of {', '.join(OUTCOMES)}.")
-    if outcome == "hired":
-        for other in application.position.applications:
-            if other.outcome == "hired" and other is not application:
-                other.outcome = "declined"
-        _mark_filled(application.position)
-    application.outcome = outcome
-    if not application.gets_letter:  # a hire or a withdrawal gets no decline letter
-        from .sending import cancel_for_application
-
-        cancel_for_application(session, application)
-    session.flush()
-    audit.record(session, application.organization_id, "application.outcome", actor=by,
-                 subject=application, payload={"outcome": outcome})
 
 
 def hire_of(position: Position) -> Application | None:

@@ -40,12 +40,13 @@ from sqlalchemy.orm import Session, selectinload
 
 from ..errors import AddressError, RecruiterError
 from ..models import Application, Batch, Delivery, Letter, Member, Organization, Position
-from . import audit
+from . import audit, outcomes
 from . import letters as letters_service
 from .mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
 from .pdf import render_pdfs_parallel
 from .rendering import Boilerplate as Source
 from .rendering import letter_date
+from .versions import bump_review
 
 CLAIMABLE = ("queued", "retry_wait")
 WAITING = ("held", "queued", "retry_wait")
@@ -107,6 +108,9 @@ def freeze_batch(session: Session, position: Position, member: Member, *,
     today = _org_day(org, now)
     letters = [x for x in letters_service.refresh_letters(session, position, today=today)
                if x.status != "cancelled"]
+    # Checked again as the candidates are now: a hire, a withdrawal, a reinstatement or a
+    # second letter to the same person is cancelled with its reason, never frozen.
+    letters = outcomes.recheck(session, letters, step="freezing", actor=member)
     if not letters:
         raise RecruiterError("This position has no letters to send.")
     drafts = [x for x in letters if x.status != "approved"]
@@ -330,18 +334,6 @@ def cancel_batch(session: Session, position: Position) -> int:
     audit.record(session, position.organization_id, "batch.cancelled", subject=position,
                  payload={"letters": len(deliveries)})
     return len(deliveries)
-
-
-def cancel_for_application(session: Session, application: Application) -> None:
-    """A hired, withdrawn or reinstated candidate's letter that has not left is cancelled."""
-    letter = session.scalar(select(Letter).where(Letter.application_id == application.id))
-    if letter is None:
-        return
-    for delivery in letter.deliveries:
-        if delivery.state in WAITING:
-            delivery.state = "cancelled"
-            delivery.last_error = "Cancelled: the candidate's outcome changed before it left."
-    session.flush()
 
 
 def release_due(session: Session, now: datetime | None = None) -> list[int]:
@@ -766,18 +758,27 @@ def deliver_batch(session: Session, delivery_id: int, mail_url: str, *,
     letters = {id_: (eml, message_id) for id_, eml, message_id in session.execute(
         select(Letter.id, Letter.eml, Letter.message_id)  # not the PDF, HTML or text
         .where(Letter.id.in_([c.letter_id for c in claimed])))}
+    # The last look before anything leaves: is each candidate still declined, and is this
+    # the only letter of the position to this address?
+    blocked = outcomes.blocked_letters(session, [c.letter_id for c in claimed])
     session.rollback()  # no read transaction held while talking to the server
-    outcomes = _send_claimed(claimed, letters, row.sender_email, mail_url, sending_timeout)
-    attempts = _record(session, org_id, claimed, outcomes, letters, now, max_attempts)
+    results = _send_claimed(claimed, letters, row.sender_email, mail_url, sending_timeout,
+                            blocked)
+    attempts = _record(session, org_id, claimed, results, letters, now, max_attempts)
     if attempts[0].delivery_id != delivery_id:
         attempts.insert(0, Attempt(delivery_id, "skipped"))
     return attempts
 
 
 def _send_claimed(claimed: Sequence[_Claimed], letters: dict[int, tuple[bytes | None, str]],
-                  sender_email: str | None, mail_url: str,
-                  sending_timeout: timedelta) -> list[Outcome | None]:
-    """Send each claimed letter once; None for one left unsent (handed back, never tried)."""
+                  sender_email: str | None, mail_url: str, sending_timeout: timedelta,
+                  blocked: dict[int, str] | None = None) -> list[Outcome | None]:
+    """Send each claimed letter once; None for one left unsent (handed back, never tried).
+
+    A letter in ``blocked`` (letter id -> reason code) is not sent: its outcome is
+    ``cancelled`` with the reason code as the reply.
+    """
+    blocked = blocked or {}
     try:  # checked again at the last moment: exactly one valid address each
         sender = valid_address(sender_email or "", "sender address")
     except AddressError as exc:
@@ -786,27 +787,30 @@ def _send_claimed(claimed: Sequence[_Claimed], letters: dict[int, tuple[bytes | 
     # Rows still unsent when half the sending timeout has passed go back to the queue, so
     # that the sweeper never calls a letter in doubt that this worker is about to send.
     deadline = time.monotonic() + sending_timeout.total_seconds() / 2
-    outcomes: list[Outcome | None] = []
+    results: list[Outcome | None] = []
     unreachable: Outcome | None = None
     for item in claimed:
+        if item.letter_id in blocked:
+            results.append(Outcome("cancelled", blocked[item.letter_id]))
+            continue
         if unreachable is not None:  # the server cannot be reached: no use trying each one
-            outcomes.append(unreachable)
+            results.append(unreachable)
             continue
         if time.monotonic() > deadline:
-            outcomes.append(None)
+            results.append(None)
             continue
         try:
             recipient = valid_address(item.recipient or "")
         except AddressError as exc:
-            outcomes.append(Outcome("failed", str(exc)))
+            results.append(Outcome("failed", str(exc)))
             continue
         eml, message_id = letters[item.letter_id]
         outcome = transport.send(sender, recipient, eml or b"", message_id or "")
         if outcome.unreachable:
             unreachable = replace(outcome, reply=f"not tried, the server could not be "
                                                  f"reached: {outcome.reply}")
-        outcomes.append(outcome)
-    return outcomes
+        results.append(outcome)
+    return results
 
 
 LOST_WORKER = "The worker stopped while sending this letter; it may or may not have arrived."
@@ -814,7 +818,7 @@ _NOTE = re.compile(r"(?:mark sent|resend|cancel) by [^;]* at \d{4}-\d\d-\d\d \d\
 
 
 def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
-            outcomes: Sequence[Outcome | None], letters: dict[int, tuple[bytes | None, str]],
+            results: Sequence[Outcome | None], letters: dict[int, tuple[bytes | None, str]],
             now: datetime, max_attempts: int) -> list[Attempt]:
     """Write every outcome and its audit event in one transaction, and commit."""
     sent_at = _now()
@@ -822,7 +826,8 @@ def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
     events: list[tuple[tuple[str, int], dict]] = []
     attempts: list[Attempt] = []
     handed_back: list[int] = []
-    for item, outcome in zip(claimed, outcomes, strict=True):
+    stopped: list[tuple[int, str]] = []
+    for item, outcome in zip(claimed, results, strict=True):
         if outcome is None:
             handed_back.append(item.id)
             attempts.append(Attempt(item.id, "queued", now))
@@ -830,7 +835,10 @@ def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
         # A person's decision about this letter stays on record whatever happens next.
         notes = _NOTE.findall(item.last_error or "") if item.resolved else []
         retry_at = None
-        if outcome.state == "sent":
+        if outcome.state == "cancelled":  # stopped before sending: the attempt did not happen
+            values = dict(state="cancelled", claimed_at=None, attempts=item.attempts - 1)
+            stopped.append((item.letter_id, outcome.reply))
+        elif outcome.state == "sent":
             values = dict(state="sent", sent_at=sent_at, server_reply=outcome.reply,
                           last_error="; ".join(notes) or None, claimed_at=None)
         elif outcome.state == "retry" and item.attempts < max_attempts:
@@ -864,6 +872,17 @@ def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
             .execution_options(synchronize_session=False))
     if events:
         audit.record_many(session, organization_id, "delivery.attempt", events)
+    if stopped:
+        for letter_id, reason in stopped:
+            session.execute(update(Letter).where(Letter.id == letter_id).values(
+                status="cancelled", cancel_reason=outcomes.REASONS.get(reason, reason),
+                cancelled_at=sent_at).execution_options(synchronize_session=False))
+        audit.record_many(session, organization_id, "letter.cancelled", [
+            (("letter", letter_id), {"reason": reason, "step": "sending", "was": "queued"})
+            for letter_id, reason in stopped])
+        bump_review(session, session.scalars(
+            select(Application.position_id).join(Letter, Letter.application_id == Application.id)
+            .where(Letter.id.in_([letter_id for letter_id, _ in stopped]))))
     session.commit()
     return attempts
 

@@ -16,23 +16,21 @@ from ..extensions import db
 from ..forms.positions import CandidateForm, ConfirmImportForm, ImportForm, OutcomeForm
 from ..models import Position
 from ..services.importing import accepted_rows, parse_candidates
+from ..services.outcomes import OutcomeNeedsConfirmation, Plan, change_outcome
 from ..services.positions import (
     existing_emails,
     get_application,
     get_position,
     import_rows,
     save_candidate,
-    set_outcome,
 )
 from .access import org_id, requires
 
 bp = Blueprint("candidates", __name__)
 UPLOAD_MAX_AGE = 24 * 3600
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
-OUTCOME_MESSAGES = {"hired": "{name} is marked as the hire. Write the differentiator next.",
-                    "withdrawn": "{name} withdrew; they will not get a letter.",
-                    "declined": "{name} will get a decline letter.",
-                    "pending": "{name} is reinstated; any letter not yet sent is held back."}
+OUTCOME_LABELS = {"hired": "hired", "withdrawn": "withdrawn", "declined": "declined",
+                  "pending": "pending (reinstated)"}
 
 
 def _upload_path(position: Position, token: str) -> Path:
@@ -147,15 +145,36 @@ def edit(application_id: int) -> Response | str:
 
 @bp.post("/applications/<int:application_id>/outcome")
 @requires("edit")
-def outcome(application_id: int) -> Response:
-    """Mark the hire, a withdrawal or a decline, or reinstate."""
+def outcome(application_id: int) -> Response | str:
+    """Change an outcome; a change that touches others or a sent letter is confirmed first."""
     application = get_application(db.session, org_id(), application_id)
     form = OutcomeForm()
-    if not form.validate_on_submit() or form.outcome.data not in OUTCOME_MESSAGES:
+    if not form.validate_on_submit() or form.outcome.data not in OUTCOME_LABELS:
         abort(400)
-    set_outcome(db.session, application, form.outcome.data, by=current_user)
+    replace = int(form.replace.data) if (form.replace.data or "").isdigit() else None
+    try:
+        plan = change_outcome(db.session, application, form.outcome.data, by=current_user,
+                              confirmed=form.confirm.data == "1",
+                              raise_openings=form.raise_openings.data == "1", replace=replace)
+    except OutcomeNeedsConfirmation as exc:
+        db.session.rollback()
+        return render_template("positions/outcome_confirm.html", application=application,
+                               outcome=form.outcome.data, plan=exc.plan,
+                               labels=OUTCOME_LABELS)
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("positions.show", position_id=application.position_id))
     db.session.commit()
-    flash(OUTCOME_MESSAGES[form.outcome.data].format(name=application.candidate.full_name),
-          "success")
-    target = "positions.differentiator" if form.outcome.data == "hired" else "positions.show"
+    flash(_changed(plan), "success")
+    hired = form.outcome.data == "hired" and plan.changes
+    target = "positions.differentiator" if hired else "positions.show"
     return redirect(url_for(target, position_id=application.position_id))
+
+
+def _changed(plan: Plan) -> str:
+    """One sentence per changed candidate: the new outcome and what it did to their letter."""
+    if not plan.changes:
+        return "Nothing changed."
+    return " ".join(f"{c.name}: {OUTCOME_LABELS[c.after]}. {c.letter}" for c in plan.changes)
+
