@@ -62,6 +62,12 @@ def register(app: Flask) -> None:
     positions.add_command(friendly_command(positions_release))
     app.cli.add_command(worker)
 
+    from .cli_outcomes import candidates
+
+    for command in candidates.commands.values():
+        friendly_command(command)
+    app.cli.add_command(candidates)
+
     from .cli_audit import audit
 
     for command in audit.commands.values():
@@ -125,6 +131,20 @@ def _start_worker_in_process() -> None:
     click.echo("Worker: 1 thread in this process (use `recruiter worker` for more).")
 
 
+def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--map, --map-value and --openings, shared by merge and positions add."""
+    func = click.option("--openings", type=click.IntRange(1, 1000), default=1,
+                        show_default=True,
+                        help="How many people the position hires; a file with more hires "
+                             "is refused.")(func)
+    func = click.option("--map-value", "map_values", multiple=True, metavar="FIELD:VALUE=CANON",
+                        help="Map a stage or outcome value, e.g. \"outcome:On hold=pending\". "
+                             "Repeatable.")(func)
+    return click.option("--map", "maps", multiple=True, metavar="COLUMN=FIELD",
+                        help="Map a column to a field, e.g. \"Notes=internal_note\" or "
+                             "\"Feedback=ignored\". Repeatable.")(func)
+
+
 @click.command("merge")
 @click.argument("candidates", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--position", "position", required=True, help="The position's title.")
@@ -132,7 +152,9 @@ def _start_worker_in_process() -> None:
 @click.option("--format", "fmt", type=click.Choice(["pdf", "eml", "txt"]), default="pdf",
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
-@click.option("--template", default=None, help="A shipped boilerplate (default: by stage).")
+@click.option("--template", default=None,
+              help="A shipped boilerplate, a boilerplate folder or a body file "
+                   "(default: the shipped one for each candidate's stage).")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, list the rest.")
 @click.option("--org", "org_name", default="our company", show_default=True)
 @click.option("--sender", "sender_name", default="The hiring team", show_default=True)
@@ -140,18 +162,22 @@ def _start_worker_in_process() -> None:
 @click.option("--sender-email", default="hiring@example.com", show_default=True)
 @click.option("--page-size", type=click.Choice(["A4", "letter"]), default="A4",
               show_default=True)
+@_mapping_options
 @friendly
 def merge_command(candidates: Path, position: str, differentiator: str, fmt: str, out: Path,
                   template: str | None, skip_invalid: bool, org_name: str, sender_name: str,
-                  sender_title: str, sender_email: str, page_size: str) -> None:
-    """Write one letter per candidate who was not hired. Needs no database."""
+                  sender_title: str, sender_email: str, page_size: str,
+                  maps: tuple[str, ...], map_values: tuple[str, ...], openings: int) -> None:
+    """Write one letter per declined candidate, and index.csv. Needs no database."""
+    from .services.ats import mapping_from_options
     from .services.merge import Sender, merge
 
+    mapping = mapping_from_options(maps, map_values)
     sender = Sender(organization=org_name, name=sender_name, title=sender_title,
                     email=sender_email)
     summary = merge(candidates.read_bytes(), position=position, differentiator=differentiator,
                     fmt=fmt, out=out, template=template, skip_invalid=skip_invalid,
-                    sender=sender, page_size=page_size)
+                    sender=sender, page_size=page_size, mapping=mapping, openings=openings)
     for line in summary.invalid_rows:
         click.echo(f"Skipped invalid: {line}")
     for line in summary.skipped:
@@ -160,7 +186,7 @@ def merge_command(candidates: Path, position: str, differentiator: str, fmt: str
         click.echo(f"Warning: {line}")
     click.echo(f"{len(summary.written)} letters written to {out}, "
                f"{len(summary.skipped) + len(summary.invalid_rows)} skipped, "
-               f"{len(summary.warnings)} warnings.")
+               f"{len(summary.warnings)} warnings; the list is in {summary.index}.")
 
 
 positions = AppGroup("positions", help="Create and manage positions.")
@@ -173,18 +199,22 @@ positions = AppGroup("positions", help="Create and manage positions.")
 @click.option("--differentiator", default="")
 @click.option("--org", "org_name", default=None, help="Organization (default: the only one).")
 @click.option("--skip-invalid", is_flag=True)
+@_mapping_options
 @friendly
 def positions_add(candidates: Path, title: str, location: str, differentiator: str,
-                  org_name: str | None, skip_invalid: bool) -> None:
+                  org_name: str | None, skip_invalid: bool, maps: tuple[str, ...],
+                  map_values: tuple[str, ...], openings: int) -> None:
     """Create a position from a CSV; prints the new position's id on the last line."""
+    from .services.ats import mapping_from_options
     from .services.importing import accepted_rows, parse_candidates
     from .services.positions import create_position, existing_emails, import_rows
 
+    mapping = mapping_from_options(maps, map_values)
     org = _organization(org_name)
     position = create_position(db.session, org, title=title, location=location,
-                               differentiator=differentiator)
+                               differentiator=differentiator, openings=openings)
     parsed = parse_candidates(candidates.read_bytes(), existing_emails=existing_emails(
-        db.session, position))
+        db.session, position), mapping=mapping)
     rows = accepted_rows(parsed, skip_invalid=skip_invalid)
     apps = import_rows(db.session, position, rows)
     db.session.commit()

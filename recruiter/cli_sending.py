@@ -16,14 +16,16 @@ from .services import letters as letters_service
 from .services import sending
 
 
-def _position(position_id: int) -> Position:
+def position_by_id(position_id: int) -> Position:
+    """The position with this id, or a clear error."""
     position = db.session.get(Position, position_id)
     if position is None:
         raise RecruiterError(f"There is no position with id {position_id}.")
     return position
 
 
-def _actor(position: Position, email: str | None) -> Member:
+def acting_member(position: Position, email: str | None) -> Member:
+    """The member who acts: the one named by email, else the first admin or manager."""
     query = select(Member).where(Member.organization_id == position.organization_id,
                                  Member.active.is_(True))
     if email:
@@ -47,7 +49,7 @@ def _actor(position: Position, email: str | None) -> Member:
 def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
                  by_email: str | None) -> None:
     """Approve and queue a position's letters (a dry run unless --no-dry-run)."""
-    position = _position(position_id)
+    position = position_by_id(position_id)
     letters = [x for x in letters_service.refresh_letters(db.session, position)
                if x.status != "cancelled"]
     findings = letters_service.letter_findings(position, letters)
@@ -69,7 +71,7 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
         raise RecruiterError(f"{errors} letters have errors; fix them first. Nothing was sent.")
     if not yes and not click.confirm(f"Approve and send {len(letters)} letters?"):
         raise RecruiterError("Nothing was sent.")
-    member = _actor(position, by_email)
+    member = acting_member(position, by_email)
     pending = sum(1 for x in letters if x.status in ("draft", "approved"))
     if pending:
         letters_service.approve_all(db.session, position, member, expected_count=pending,
@@ -89,7 +91,7 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
 @click.argument("position_id", type=int)
 def letters_status(position_id: int) -> None:
     """Count the deliveries in each state; list every failed and in-doubt letter."""
-    position = _position(position_id)
+    position = position_by_id(position_id)
     counts = sending.state_counts(db.session, position)
     for state in ("held", "queued", "sending", "retry_wait", "sent", "failed", "in_doubt",
                   "cancelled"):
@@ -107,7 +109,7 @@ def letters_status(position_id: int) -> None:
 @click.argument("position_id", type=int)
 def positions_release(position_id: int) -> None:
     """Record that the hire accepted, and release the held letters."""
-    position = _position(position_id)
+    position = position_by_id(position_id)
     ids = sending.release(db.session, position)
     db.session.commit()
     queue().enqueue(ids)

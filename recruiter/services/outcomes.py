@@ -168,13 +168,13 @@ def _reason(letter: Letter, first_by_person: dict[tuple[str, ...], int]) -> str 
 
 
 def _first_letters(session: Session, position_id: int) -> dict[tuple[str, ...], int]:
-    """Per person, the letter of the position that came first and still stands."""
+    """Per person, the letter of the position's earliest application that still stands."""
     first: dict[tuple[str, ...], int] = {}
     letters = session.scalars(
         select(Letter).join(Application).where(Application.position_id == position_id,
                                                Letter.status != "cancelled")
         .options(joinedload(Letter.application).joinedload(Application.candidate))
-        .order_by(Letter.id))
+        .order_by(Application.id))
     for letter in letters:
         if gets_letter(letter.application.outcome):
             first.setdefault(_duplicate_key(letter.application.candidate), letter.id)
