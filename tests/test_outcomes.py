@@ -347,3 +347,49 @@ def test_letter_life_reads_one_word_from_three_columns():
     assert outcomes.letter_life(Letter(status="sent"), Delivery(state="sent")) == "sent"
     assert outcomes.letter_life(letter, Delivery(state="in_doubt")) == "in_doubt"
     assert set(outcomes.LIFE_LABELS) == set(outcomes.LETTER_LIFE)
+
+
+# --- openings on the position form, and deciding the undecided -------------------------------
+
+
+def test_openings_are_edited_on_the_position_form_never_below_the_hires(db, client, login,
+                                                                        make_position):
+    """Two openings reopen a filled position; fewer openings than hires are refused."""
+    member = login("manager")
+    position = make_position(org=member.organization)
+    form = {"title": position.title, "location": position.location, "boilerplate": "auto"}
+    response = client.post(f"/positions/{position.id}/edit", data={**form, "openings": "2"})
+    assert response.status_code == 302
+    db.expire_all()
+    assert (position.openings, position.status) == (2, "open")
+    change_outcome(db, app_of(db, position, "Okafor"), "hired")  # no question: room for two
+    db.commit()
+    db.expire_all()
+    assert position.status == "filled"
+    response = client.post(f"/positions/{position.id}/edit", data={**form, "openings": "1"})
+    assert response.status_code == 200
+    assert "2 candidates are hired" in response.text
+    db.expire_all()
+    assert position.openings == 2
+
+
+def test_pending_candidates_get_no_letter_until_declined_together(db, client, login,
+                                                                 make_position):
+    """Pending candidates get no letter; declining them all needs the confirmed count."""
+    member = login("manager")
+    position = make_position(org=member.organization, csv=small_csv(3).replace(
+        b"applied,declined", b"applied,pending"))
+    letters = letters_service.refresh_letters(db, position)
+    db.commit()
+    assert letters == []
+    page = client.get(f"/positions/{position.id}/decline-pending")
+    assert "Robin Tremblay1" in page.text and "Decline 3 candidates" in page.text
+    stale = client.post(f"/positions/{position.id}/decline-pending",
+                        data={"outcome": "declined", "confirm": "2"}, follow_redirects=True)
+    assert "3 are pending now" in stale.text
+    assert app_of(db, position, "Tremblay1").outcome == "pending"
+    client.post(f"/positions/{position.id}/decline-pending",
+                data={"outcome": "declined", "confirm": "3"})
+    letters = letters_service.refresh_letters(db, position)
+    assert sorted(x.application.candidate.last_name for x in letters) == [
+        "Tremblay1", "Tremblay2", "Tremblay3"]

@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired, FileSize
-from wtforms import BooleanField, EmailField, HiddenField, SelectField, StringField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms import (
+    BooleanField,
+    EmailField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 
 from ..models import STAGES
+from ..services import ats
+from ..services.ats import ImportMapping
 from . import options
 
 AUTO_BOILERPLATE = "auto"
@@ -24,6 +43,9 @@ class PositionForm(FlaskForm):
 
     title = StringField("Title", validators=[DataRequired(), Length(max=200), _single_line])
     location = StringField("Location", validators=[Length(max=200), _single_line])
+    openings = IntegerField(
+        "Openings", default=1, validators=[InputRequired(), NumberRange(min=1, max=1000)],
+        description="How many people this position hires. Marking more hires asks first.")
     boilerplate = SelectField(
         "Boilerplate", default=AUTO_BOILERPLATE,
         description="Automatic picks the warmer letter for interviewees and the shorter one "
@@ -39,10 +61,37 @@ class ImportForm(FlaskForm):
 
 
 class ConfirmImportForm(FlaskForm):
-    """Confirm an import that was previewed."""
+    """Confirm an import that was previewed, or preview it again with another mapping.
+
+    The mapping's own inputs depend on the file (one select per column, per unknown value and
+    one greeting per row to check), so ``import_mapping_from`` reads them from the form data.
+    """
 
     token = HiddenField(validators=[DataRequired()])
     skip_invalid = BooleanField("Import the valid rows and leave out the rows with problems")
+
+
+def import_mapping_from(formdata: Mapping[str, str], headers: list[str]) -> ImportMapping:
+    """The mapping chosen in the preview: ``column-N``, ``value-F-N`` (+ ``-raw``), ``greeting-R``.
+
+    Anything that is not a known field or value is left out, so the built-in proposal stands.
+    """
+    mapping = ImportMapping()
+    for index, title in enumerate(headers):
+        chosen = formdata.get(f"column-{index}")
+        if title and chosen and (chosen in ats.FIELDS or chosen == ats.IGNORED):
+            mapping.columns[title] = chosen
+    for name, (_, allowed, _) in ats.CHOICES.items():
+        for key, raw in formdata.items():
+            if key.startswith(f"value-{name}-") and key.endswith("-raw"):
+                chosen = formdata.get(key.removesuffix("-raw"), "")
+                if chosen in allowed and raw.strip():
+                    mapping.values.setdefault(name, {})[ats.key(raw)] = chosen
+    for key, value in formdata.items():
+        row = key.removeprefix("greeting-")
+        if key.startswith("greeting-") and row.isdigit() and len(value) <= 200:
+            mapping.greetings[int(row)] = value
+    return mapping
 
 
 class CandidateForm(FlaskForm):

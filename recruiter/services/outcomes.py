@@ -375,13 +375,31 @@ def change_outcome(session: Session, application: Application, outcome: str, *,
         audit.record(session, target.organization_id, "application.outcome", actor=by,
                      subject=target, payload={"outcome": change.after, "from": change.before,
                                               "confirmed": bool(plan.confirm)})
-    _follow_hires(session, position)
+    follow_hires(session, position)
     bump_review(session, position.id)
     session.flush()
     return plan
 
 
-def _follow_hires(session: Session, position: Position) -> None:
+def set_openings(session: Session, position: Position, openings: int,
+                 by: Member | None = None) -> None:
+    """Change how many people the position hires; never fewer than it has hired."""
+    if not 1 <= openings <= 1000:
+        raise RecruiterError("The number of openings must be between 1 and 1,000.")
+    hires = session.scalar(select(func.count()).select_from(Application).where(
+        Application.position_id == position.id, Application.outcome == "hired")) or 0
+    if openings < hires:
+        raise RecruiterError(f"{hires} candidates are hired, so the position needs at least "
+                             f"{hires} openings; change a hire's outcome first.")
+    if openings != position.openings:
+        audit.record(session, position.organization_id, "position.openings", actor=by,
+                     subject=position, payload={"from": position.openings, "to": openings})
+        position.openings = openings
+        follow_hires(session, position)
+    session.flush()
+
+
+def follow_hires(session: Session, position: Position) -> None:
     """Filled when every opening has its hire; open again when one is given back."""
     hires = session.scalar(select(func.count()).select_from(Application).where(
         Application.position_id == position.id, Application.outcome == "hired")) or 0
@@ -389,3 +407,24 @@ def _follow_hires(session: Session, position: Position) -> None:
         position.status, position.filled_at = "filled", datetime.now(UTC)
     elif position.status == "filled" and hires < position.openings:
         position.status, position.filled_at = "open", None
+
+
+def pending_applications(session: Session, position: Position) -> list[Application]:
+    """The position's candidates with no decision yet, by name."""
+    return list(session.scalars(
+        select(Application).join(Candidate).where(Application.position_id == position.id,
+                                                  Application.outcome == "pending")
+        .options(joinedload(Application.candidate))
+        .order_by(Candidate.last_name, Candidate.first_name, Application.id)))
+
+
+def decline_pending(session: Session, position: Position, expected: int, *,
+                    by: Member | None = None) -> int:
+    """Decline every pending candidate at once, after the member confirmed how many."""
+    pending = pending_applications(session, position)
+    if expected != len(pending):
+        raise RecruiterError(f"You confirmed {expected} candidates but {len(pending)} are "
+                             "pending now; look at the list again.")
+    for application in pending:
+        change_outcome(session, application, "declined", by=by)
+    return len(pending)

@@ -7,16 +7,37 @@ import secrets
 import time
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from ..errors import CandidateImportError, RecruiterError
 from ..extensions import db
-from ..forms.positions import CandidateForm, ConfirmImportForm, ImportForm, OutcomeForm
+from ..forms.positions import (
+    CandidateForm,
+    ConfirmImportForm,
+    ImportForm,
+    OutcomeForm,
+    import_mapping_from,
+)
 from ..models import Position
-from ..services.importing import accepted_rows, parse_candidates
-from ..services.outcomes import OutcomeNeedsConfirmation, Plan, change_outcome
+from ..services.importing import accepted_rows, parse_candidates, read_headers
+from ..services.outcomes import (
+    OutcomeNeedsConfirmation,
+    Plan,
+    change_outcome,
+    decline_pending,
+    pending_applications,
+)
 from ..services.positions import (
     existing_emails,
     get_application,
@@ -24,6 +45,7 @@ from ..services.positions import (
     import_rows,
     save_candidate,
 )
+from . import import_preview
 from .access import org_id, requires
 
 bp = Blueprint("candidates", __name__)
@@ -47,44 +69,49 @@ def _upload_path(position: Position, token: str) -> Path:
 @bp.route("/positions/<int:position_id>/import", methods=["GET", "POST"])
 @requires("edit")
 def import_csv(position_id: int) -> str:
-    """Upload a CSV and preview every row and problem before anything is saved."""
+    """Upload a CSV and preview every column, value and row before anything is saved."""
     position = get_position(db.session, org_id(), position_id)
     form = ImportForm()
     if form.validate_on_submit():
         data = form.csv.data.read()
-        try:
-            parsed = parse_candidates(data, existing_emails(db.session, position))
-        except CandidateImportError as exc:
-            flash(str(exc), "error")
-        else:
-            token = secrets.token_urlsafe(24)
-            _upload_path(position, token).write_bytes(data)
-            confirm = ConfirmImportForm(token=token)
-            return render_template("positions/import_preview.html", position=position,
-                                   parsed=parsed, form=confirm)
+        token = secrets.token_urlsafe(24)
+        _upload_path(position, token).write_bytes(data)
+        mapping = import_preview.remembered(db.session, org_id(), data)
+        return import_preview.render_preview(
+            position, token, import_preview.build_preview(db.session, position, data, mapping))
     return render_template("positions/import.html", position=position, form=form)
 
 
 @bp.post("/positions/<int:position_id>/import/confirm")
 @requires("edit")
-def import_confirm(position_id: int) -> Response:
-    """Save a previewed import: all rows, or the valid ones when asked; never half."""
+def import_confirm(position_id: int) -> Response | str:
+    """Preview again with the chosen mapping, or save: all rows, or the valid ones; never half."""
     position = get_position(db.session, org_id(), position_id)
     form = ConfirmImportForm()
     if not form.validate_on_submit():
         abort(400)
-    path = _upload_path(position, form.token.data or "")
+    token = form.token.data or ""
+    path = _upload_path(position, token)
     if not path.exists():
         flash("That preview has expired. Upload the file again.", "error")
         return redirect(url_for("candidates.import_csv", position_id=position.id))
+    data = path.read_bytes()
+    mapping = import_mapping_from(request.form, read_headers(data))
+    if request.form.get("action") == "preview":
+        preview = import_preview.build_preview(db.session, position, data, mapping)
+        return import_preview.render_preview(position, token, preview,
+                                             bool(form.skip_invalid.data), mapping.greetings)
     try:
-        parsed = parse_candidates(path.read_bytes(), existing_emails(db.session, position))
+        parsed = parse_candidates(data, existing_emails(db.session, position), mapping=mapping)
         rows = accepted_rows(parsed, skip_invalid=bool(form.skip_invalid.data))
         added = import_rows(db.session, position, rows, by=current_user)
+        import_preview.remember(db.session, org_id(), data, parsed, mapping)
     except CandidateImportError as exc:
         db.session.rollback()
         flash(f"Nothing was imported. {exc}", "error")
-        return redirect(url_for("candidates.import_csv", position_id=position.id))
+        preview = import_preview.build_preview(db.session, position, data, mapping)
+        return import_preview.render_preview(position, token, preview,
+                                             bool(form.skip_invalid.data), mapping.greetings)
     db.session.commit()
     path.unlink(missing_ok=True)
     skipped = f" {len(parsed.problems)} rows with problems were left out." \
@@ -178,3 +205,27 @@ def _changed(plan: Plan) -> str:
         return "Nothing changed."
     return " ".join(f"{c.name}: {OUTCOME_LABELS[c.after]}. {c.letter}" for c in plan.changes)
 
+
+
+@bp.route("/positions/<int:position_id>/decline-pending", methods=["GET", "POST"])
+@requires("edit")
+def decline_all_pending(position_id: int) -> Response | str:
+    """List the candidates with no decision yet; decline them all once the member confirms."""
+    position = get_position(db.session, org_id(), position_id)
+    form = OutcomeForm(outcome="declined")
+    if request.method == "POST":
+        if not form.validate_on_submit() or not (form.confirm.data or "").isdigit():
+            abort(400)
+        try:
+            count = decline_pending(db.session, position, int(form.confirm.data or 0),
+                                    by=current_user)
+        except RecruiterError as exc:
+            db.session.rollback()
+            flash(str(exc), "error")
+            return redirect(url_for("candidates.decline_all_pending", position_id=position.id))
+        db.session.commit()
+        flash(f"Declined {count} candidate{'' if count == 1 else 's'}; their decline letters "
+              "are drafted for review.", "success")
+        return redirect(url_for("positions.show", position_id=position.id))
+    return render_template("positions/decline_pending.html", position=position,
+                           pending=pending_applications(db.session, position))

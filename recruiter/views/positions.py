@@ -14,6 +14,7 @@ from ..forms.positions import AUTO_BOILERPLATE, DifferentiatorForm, OutcomeForm,
 from ..models import Application, Boilerplate
 from ..services.boilerplates import get_boilerplate
 from ..services.checks import BatchFacts, check_differentiator
+from ..services.outcomes import set_openings
 from ..services.positions import (
     application_page,
     create_position,
@@ -22,6 +23,7 @@ from ..services.positions import (
     position_summaries,
     set_differentiator,
 )
+from ..services.versions import bump_review
 from .access import org_id, requires
 
 bp = Blueprint("positions", __name__)
@@ -59,7 +61,8 @@ def new() -> Response | str:
         try:
             position = create_position(
                 db.session, current_user.organization, title=form.title.data or "",
-                location=form.location.data or "", boilerplate=_chosen_boilerplate(form))
+                location=form.location.data or "", boilerplate=_chosen_boilerplate(form),
+                openings=form.openings.data or 1)
         except RecruiterError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -83,6 +86,13 @@ def edit(position_id: int) -> Response | str:
         position.title = " ".join((form.title.data or "").split())
         position.location = (form.location.data or "").strip()
         position.boilerplate = _chosen_boilerplate(form)
+        try:
+            set_openings(db.session, position, form.openings.data or 1, by=current_user)
+        except RecruiterError as exc:
+            db.session.rollback()
+            form.openings.errors = [str(exc)]
+            return render_template("positions/form.html", form=form, position=position)
+        bump_review(db.session, position.id)
         db.session.commit()
         flash("Position saved. Letters that change drop back to draft.", "success")
         return redirect(url_for("positions.show", position_id=position.id))
