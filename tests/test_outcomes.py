@@ -221,6 +221,12 @@ def test_the_cli_names_the_choices_when_every_opening_is_taken(db, runner, make_
     assert result.exit_code != 0 and "--yes" in result.output
     assert "Maya Chen: hired -> pending. No letter." in result.output
     assert app_of(db, position, "Chen").outcome == "hired"
+    result = runner.invoke(args=["candidates", "outcome", str(position.id),
+                                 "daniel.okafor@example.org", "hired", "--raise-openings",
+                                 "--yes"])
+    assert result.exit_code == 0, result.output
+    db.expire_all()
+    assert position.openings == 2 and app_of(db, position, "Chen").outcome == "hired"
 
 
 def test_after_sending_only_a_confirmed_hire_remains(db, make_position, manager):
