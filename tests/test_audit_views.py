@@ -212,6 +212,11 @@ def test_the_position_page_shows_who_got_what_and_the_timeline(client, login, se
     assert summary.count("status-sent") == EMAILS and summary.count("status-queued") == 1
     assert html.escape(sent.letter.message_id) in summary
     timeline = page[page.index('id="timeline"'):]
+    # With one letter.approved event per letter (issue 12) the timeline takes three pages.
+    for events in (2, 3):
+        later = _as(client, "GET", f"/audit/positions/{sent.position.id}?events={events}").text
+        timeline += later[later.index('id="timeline"'):]
+    assert "letter.approved" in timeline
     assert "letters.approved_all" in timeline and "batch.frozen" in timeline
     assert "letter.frozen" in timeline and "delivery.attempt" in timeline
     assert f'href="/audit/letters/{sent.letter.id}"' in timeline

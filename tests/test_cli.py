@@ -119,9 +119,10 @@ def test_merge_refuses_bad_input_and_writes_nothing(tmp_path: Path) -> None:
 
 
 def test_merge_unknown_template_is_refused(tmp_path: Path) -> None:
-    """--template must name a shipped boilerplate."""
+    """--template must name a shipped boilerplate, a folder or a file; the refusal lists them."""
     result = merge(CliRunner(), tmp_path, "--format", "txt", "--template", "nope")
-    assert result.exit_code != 0 and "no boilerplate called 'nope'" in result.output
+    assert result.exit_code != 0 and "nope: no such boilerplate" in result.output
+    assert "interviewed, not-interviewed" in result.output
 
 
 def test_positions_add_creates_the_position_and_prints_its_id(runner, db) -> None:  # noqa: ANN001

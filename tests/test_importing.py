@@ -107,7 +107,8 @@ def test_vancouver_matches_the_raw_file() -> None:
     ("County", "region"), ("State/Province", "region"), ("ZIP", "postal_code"),
     ("Zip Code", "postal_code"), ("postcode", "postal_code"), ("Postal_Code", "postal_code"),
     ("Country", "country"), ("Stage", "stage"), ("Outcome", "outcome"), ("Note", "note"),
-    ("Notes", "note"), ("Reviewer Notes", "note"), ("comments", "note"),
+    ("Notes", "internal_note"), ("Reviewer Notes", "internal_note"),
+    ("comments", "internal_note"), ("Note to candidate", "note"),
     ("Language", "language"), ("locale", "language"),
 ])
 def test_header_synonyms(header: str, field: str) -> None:
@@ -378,13 +379,13 @@ def test_stage_synonyms(value: str, stage: str) -> None:
 
 
 @pytest.mark.parametrize(("value", "outcome"), [
-    ("", "pending"), ("pending", "pending"), ("Hired", "hired"), ("hire", "hired"),
+    ("", "declined"), ("pending", "pending"), ("Hired", "hired"), ("hire", "hired"),
     ("Offer accepted", "hired"), ("declined", "declined"), ("Rejected", "declined"),
     ("not selected", "declined"), ("unsuccessful", "declined"), ("withdrawn", "withdrawn"),
     ("withdrew", "withdrawn"),
 ])
 def test_outcome_synonyms(value: str, outcome: str) -> None:
-    """Outcome synonyms map onto the four outcomes; blank means pending."""
+    """Outcome synonyms map onto the four outcomes; blank means declined (issue 12)."""
     assert parse("name,outcome", f"Maya Chen,{value}").rows[0].outcome == outcome
 
 

@@ -280,7 +280,9 @@ def test_approve_letter_refuses_errors_and_unacknowledged_warnings(db, make_posi
     assert empty.approved_by_id == member.id
     assert empty.approved_at.tzinfo == UTC
     assert [a["check"] for a in empty.acknowledged] == ["empty-note"]
-    assert empty.acknowledged[0]["message"] == findings[empty.id][0].message
+    warning = findings[empty.id][0]  # its id, severity and span, never its words
+    assert empty.acknowledged == [{"check": "empty-note", "severity": "warning",
+                                   "start": warning.start, "end": warning.end}]
 
     service.unapprove_letter(db, empty)
     assert (empty.status, empty.approved_at, empty.acknowledged) == ("draft", None, [])

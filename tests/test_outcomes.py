@@ -183,8 +183,8 @@ def test_replacing_the_hire_lists_and_applies_both_changes(db, client, login, ma
     response = client.post(f"/applications/{okafor.id}/outcome",
                            data={"outcome": "hired", "replace": str(chen.id), "confirm": "1"},
                            follow_redirects=True)
-    assert "Daniel Okafor: hired." in response.text
-    assert "Maya Chen: pending (reinstated). No letter." in response.text
+    assert "Daniel Okafor is marked as the hire." in response.text
+    assert "Maya Chen is reinstated (pending). No letter." in response.text
     assert app_of(db, position, "Chen").outcome == "pending"
     letters = letters_service.refresh_letters(db, position)
     assert "Maya Chen" not in {x.application.candidate.full_name for x in letters

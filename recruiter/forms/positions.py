@@ -17,7 +17,6 @@ from wtforms import (
 )
 from wtforms.validators import (
     DataRequired,
-    InputRequired,
     Length,
     NumberRange,
     Optional,
@@ -44,7 +43,7 @@ class PositionForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200), _single_line])
     location = StringField("Location", validators=[Length(max=200), _single_line])
     openings = IntegerField(
-        "Openings", default=1, validators=[InputRequired(), NumberRange(min=1, max=1000)],
+        "Openings", default=1, validators=[Optional(), NumberRange(min=1, max=1000)],
         description="How many people this position hires. Marking more hires asks first.")
     boilerplate = SelectField(
         "Boilerplate", default=AUTO_BOILERPLATE,

@@ -124,8 +124,8 @@ class Application(db.Model):
 
     __table_args__ = (
         UniqueConstraint("position_id", "candidate_id"),
-        # Covers the notes page's filter and services/review.py's key, read on every view of
-        # the letter list, so neither reads the rows (and their notes) of a large position.
+        # Covers the notes page's filter, so it does not read the rows (and their notes) of a
+        # large position.
         Index("ix_application_review", "position_id", "outcome", "stage", "channel",
               "note_revision", "candidate_id", "id"),
     )

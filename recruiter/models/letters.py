@@ -85,8 +85,8 @@ class Letter(db.Model):
     approved_by: Mapped[Member | None] = relationship(foreign_keys=[approved_by_id])
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="letter")
 
-    # Covers services/review.py's key and the status counts of the letter list, so neither
-    # reads the letter rows with their text, HTML, PDF and .eml. It leads with the organization
+    # Covers the status counts of the letter list (services/review.py), so they do not read
+    # the letter rows with their text, HTML, PDF and .eml. It leads with the organization
     # so that SQLite's planner prefers it to the unique index on application_id even without
     # ANALYZE statistics (the queries join on both columns).
     # ix_letter_frozen: finding a position's frozen letters reads this index, not the rows

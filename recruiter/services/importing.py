@@ -1,9 +1,12 @@
-"""Candidate CSV import: decode, find the columns, check every row, and change nothing.
+"""Candidate CSV import: decode, map the columns, check every row, and change nothing.
 
 Row numbers are the row numbers a spreadsheet shows. Each CSV record is one row, counted from 1
 at the top of the file, so with the header on the first line the first candidate is row 2. A
 quoted cell that spans several lines is still one row (numbered by the record, not by physical
 line), and blank rows count toward the numbering, as in a spreadsheet, but are otherwise ignored.
+
+Which column becomes which field, and what stage and status words mean, is services/ats.py;
+an ``ImportMapping`` carries the choices the person importing made over those proposals.
 """
 
 from __future__ import annotations
@@ -14,58 +17,38 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError
 
 from ..errors import CandidateImportError
 from ..models.hiring import OUTCOMES, STAGES, full_name
+from . import ats
+from .ats import ImportMapping
+from .emails import normalize_email
+from .names import greeting_name, split_full_name
 
-__all__ = ["MAX_BYTES", "MAX_ROWS", "OUTCOMES", "STAGES", "CandidateRow", "ParsedImport",
-           "RowProblem", "accepted_rows", "parse_candidates"]
+__all__ = ["MAX_BYTES", "MAX_ROWS", "OUTCOMES", "STAGES", "CandidateRow", "ImportMapping",
+           "ParsedImport", "RowProblem", "accepted_rows", "check_hires", "parse_candidates",
+           "normalize_email", "read_headers"]
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_ROWS = 50_000
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab"}
 
-
-def _names(spec: dict[str, str]) -> dict[str, str]:
-    return {key: target for target, keys in spec.items() for key in keys.split()}
-
-
-# Keys are header or cell text casefolded with everything but letters and digits removed.
-_HEADERS = _names({
-    "first_name": "first firstname givenname givennames forename forenames",
-    "last_name": "last lastname surname familyname",
-    "name": "name fullname candidate candidatename applicant applicantname",
-    "email": "email emailaddress mail mailaddress",
-    "address_line1": "address address1 addressline1 street streetaddress",
-    "address_line2": "address2 addressline2 street2",
-    "city": "city town",
-    "region": "region state province county stateprovince",
-    "postal_code": "zip zipcode postcode postalcode",
-    "country": "country",
-    "stage": "stage",
-    "outcome": "outcome",
-    "note": "note notes reviewernote reviewernotes comment comments",
-    "language": "language locale lang",
-})
-_STAGE_VALUES = _names({"applied": "applied new received",
-                        "screened": "screened shortlisted phonescreen screening",
-                        "interviewed": "interviewed interview onsite finalround"})
-_OUTCOME_VALUES = _names({"pending": "pending", "hired": "hired hire offeraccepted",
-                          "declined": "declined rejected notselected unsuccessful",
-                          "withdrawn": "withdrawn withdrew"})
+_HEADERS = ats.HEADERS
+_STAGE_VALUES = ats.STAGE_VALUES
+_OUTCOME_VALUES = ats.OUTCOME_VALUES
 # The most characters each field may hold (the column sizes of the Candidate model).
 _LIMITS = {"first_name": 200, "last_name": 200, "email": 320, "address_line1": 300,
            "address_line2": 300, "city": 200, "region": 200, "postal_code": 40, "country": 200,
-           "note": 5000, "language": 16}
-_CHOICES = {"stage": (_STAGE_VALUES, STAGES, "applied"),
-            "outcome": (_OUTCOME_VALUES, OUTCOMES, "pending")}
+           "note": 5000, "internal_note": 20000, "language": 16, "salutation": 200}
 _ROW_FIELDS = ("first_name", "last_name", "address_line1", "address_line2", "city", "region",
-               "postal_code", "country", "stage", "outcome", "note", "language")
+               "postal_code", "country", "stage", "outcome", "note", "internal_note",
+               "language", "salutation")
+_MULTILINE = ("note", "internal_note")
 _LABELS = {"first_name": "first name", "last_name": "last name", "address_line1": "address line 1",
-           "address_line2": "address line 2", "postal_code": "postal code"}
+           "address_line2": "address line 2", "postal_code": "postal code",
+           "internal_note": "internal note", "salutation": "greeting name"}
 # Everything str.splitlines() breaks on: any of these would split a header or an address line.
 _LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
@@ -85,15 +68,22 @@ class CandidateRow:
     region: str = ""
     postal_code: str = ""
     country: str = ""
-    stage: str = "applied"
-    outcome: str = "pending"
+    stage: str = ats.DEFAULT_STAGE
+    outcome: str = ats.DEFAULT_OUTCOME
     note: str = ""
+    internal_note: str = ""
     language: str = "en"
+    salutation: str = ""
 
     @property
     def full_name(self) -> str:
         """First and last name, either of which may be empty."""
         return full_name(self.first_name, self.last_name)
+
+    @property
+    def greeting(self) -> str:
+        """What follows "Dear" in the letter."""
+        return greeting_name(self.salutation, self.first_name, self.last_name)
 
 
 @dataclass(frozen=True)
@@ -111,7 +101,14 @@ class RowProblem:
 
 @dataclass
 class ParsedImport:
-    """The outcome of reading a candidate file: valid rows, every problem, and the layout."""
+    """The outcome of reading a candidate file: valid rows, every problem, and the layout.
+
+    ``columns`` maps each used header to its field; ``headers`` lists every header with the
+    field it became (``ignored`` when none); ``unknown_values`` holds, per field, the distinct
+    values nobody has mapped yet, and ``mapped_values`` those the mapping chose for, as (value,
+    canonical); ``name_checks`` holds every row whose name was split from a full name, with why
+    the split deserves a look ("" when it is a plain two-word name).
+    """
 
     rows: list[CandidateRow]
     problems: list[RowProblem]
@@ -121,6 +118,10 @@ class ParsedImport:
     delimiter: str
     total_rows: int
     skipped_rows: int
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    unknown_values: dict[str, list[str]] = field(default_factory=dict)
+    mapped_values: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    name_checks: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -133,19 +134,16 @@ class _Layout:
     columns: dict[str, str] = field(default_factory=dict)
     ignored: list[str] = field(default_factory=list)
     positions: list[tuple[int, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
     width: int = 0
 
 
-def parse_candidates(data: bytes, existing_emails: Iterable[str] = ()) -> ParsedImport:
+def parse_candidates(data: bytes, existing_emails: Iterable[str] = (),
+                     mapping: ImportMapping | None = None) -> ParsedImport:
     """Read a candidate CSV; row problems are collected, file problems raise."""
-    if len(data) > MAX_BYTES:
-        raise CandidateImportError(f"The file is larger than {MAX_BYTES // 2**20} MB; "
-                                   "split it into smaller files.")
-    text, encoding = _decode(data)
-    if not text.strip(" \t\r\n,;"):
-        raise CandidateImportError("The file is empty.")
-    delimiter = max(DELIMITERS, key=lambda d: _header_score(text, d))
-    checker = _RowChecker(delimiter, existing_emails)
+    mapping = mapping or ImportMapping()
+    text, encoding, delimiter = _open(data)
+    checker = _RowChecker(delimiter, existing_emails, mapping)
     layout: _Layout | None = None
     rows: list[CandidateRow] = []
     problems: list[RowProblem] = []
@@ -156,7 +154,7 @@ def parse_candidates(data: bytes, existing_emails: Iterable[str] = ()) -> Parsed
             if not any(c.strip() for c in cells):
                 continue
             if layout is None:
-                layout = _layout(cells)
+                layout = _layout(cells, mapping)
                 continue
             total += 1
             if total > MAX_ROWS:
@@ -178,7 +176,22 @@ def parse_candidates(data: bytes, existing_emails: Iterable[str] = ()) -> Parsed
         raise CandidateImportError("The file has a header row but no candidates.")
     return ParsedImport(rows=rows, problems=problems, columns=layout.columns,
                         ignored_columns=layout.ignored, encoding=encoding, delimiter=delimiter,
-                        total_rows=total, skipped_rows=skipped)
+                        total_rows=total, skipped_rows=skipped, headers=layout.headers,
+                        unknown_values={k: list(v.values()) for k, v in checker.unknown.items()},
+                        mapped_values={k: list(v.values()) for k, v in checker.mapped.items()},
+                        name_checks=checker.name_checks)
+
+
+def read_headers(data: bytes) -> list[str]:
+    """The header row of a candidate file as written (for a mapping form), or []."""
+    try:
+        text, _, delimiter = _open(data)
+        for cells in _reader(text, delimiter):
+            if any(c.strip() for c in cells):
+                return [c.strip() for c in cells]
+    except (CandidateImportError, csv.Error):
+        pass
+    return []
 
 
 def accepted_rows(parsed: ParsedImport, skip_invalid: bool = False) -> list[CandidateRow]:
@@ -190,6 +203,30 @@ def accepted_rows(parsed: ParsedImport, skip_invalid: bool = False) -> list[Cand
             f"{bad} of {parsed.total_rows} rows {verb} invalid, so the file was refused; fix "
             "them, or import only the valid rows.", parsed.problems)
     return parsed.rows
+
+
+def check_hires(rows: Iterable[CandidateRow], openings: int, already_hired: int = 0) -> None:
+    """Refuse a file that marks more hires than the position has openings, naming the rows."""
+    hires = [r.row for r in rows if r.outcome == "hired"]
+    if hires and len(hires) + already_hired > openings:
+        listed = ", ".join(map(str, hires))
+        have = f" and {already_hired} already hired" if already_hired else ""
+        plural = "opening" if openings == 1 else "openings"
+        raise CandidateImportError(
+            f"The file marks {len(hires)} {'hire' if len(hires) == 1 else 'hires'} (row"
+            f"{'s' if len(hires) > 1 else ''} {listed}){have}, but the position has {openings} "
+            f"{plural}; raise the number of openings first, or correct the file.")
+
+
+def _open(data: bytes) -> tuple[str, str, str]:
+    """(text, encoding, delimiter) of a candidate file, or a refusal."""
+    if len(data) > MAX_BYTES:
+        raise CandidateImportError(f"The file is larger than {MAX_BYTES // 2**20} MB; "
+                                   "split it into smaller files.")
+    text, encoding = _decode(data)
+    if not text.strip(" \t\r\n,;"):
+        raise CandidateImportError("The file is empty.")
+    return text, encoding, max(DELIMITERS, key=lambda d: _header_score(text, d))
 
 
 def _decode(data: bytes) -> tuple[str, str]:
@@ -222,8 +259,7 @@ def _reader(text: str, delimiter: str) -> Iterable[list[str]]:
                       skipinitialspace=True)
 
 
-def _key(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
+_key = ats.key
 
 
 def _header_score(text: str, delimiter: str) -> tuple[int, int]:
@@ -237,22 +273,37 @@ def _header_score(text: str, delimiter: str) -> tuple[int, int]:
     return -1, 0
 
 
-def _layout(header: list[str]) -> _Layout:
+def _layout(header: list[str], mapping: ImportMapping) -> _Layout:
     layout = _Layout(width=len(header))
-    found = [(i, h.strip(), _HEADERS.get(_key(h))) for i, h in enumerate(header)]
+    titles = [h.strip() for h in header]
+    by_key = {_key(column): target for column, target in mapping.columns.items()}
+    missing = [c for c in mapping.columns if c not in titles and _key(c) not in map(_key, titles)]
+    if missing:
+        seen = ", ".join(f"\"{t}\"" for t in titles if t)
+        raise CandidateImportError(f"The file has no column \"{missing[0]}\" to map; its "
+                                   f"columns are {seen}.")
+    found = []
+    for i, title in enumerate(titles):
+        chosen = mapping.columns.get(title) or by_key.get(_key(title)) if title else None
+        target = ats.propose_field(title) if chosen is None else chosen
+        found.append((i, title, None if target == ats.IGNORED else target))
     has_parts = any(f in ("first_name", "last_name") for _, _, f in found)
     taken: dict[str, str] = {}
     for index, title, target in found:
         if target is None or (target == "name" and has_parts):
             if title:
                 layout.ignored.append(title)
+            layout.headers.append((title, ats.IGNORED))
             continue
-        if target in taken:
+        # Several internal-note columns (notes, feedback...) are all kept, one after another.
+        if target in taken and target != "internal_note":
             raise CandidateImportError(f"The columns \"{taken[target]}\" and \"{title}\" both "
-                                       f"look like the {_label(target)}; remove or rename one.")
+                                       f"look like the {_label(target)}; remove or rename one, "
+                                       "or map one of them to another field.")
         taken[target] = title
         layout.columns[title] = target
         layout.positions.append((index, target))
+        layout.headers.append((title, target))
     if not any(target in taken for target in ("first_name", "last_name", "name")):
         seen = ", ".join(f"\"{h.strip()}\"" for h in header if h.strip())
         raise CandidateImportError(
@@ -269,24 +320,30 @@ def _show(value: str) -> str:
     return f"\"{value}\"" if len(value) <= 60 else f"\"{value[:57]}…\""
 
 
-def _split_name(full: str) -> tuple[str, str]:
-    """(first, last) from "First Middle Last" or "Last, First"; one word is a first name."""
-    if "," in full:
-        last, _, first = full.partition(",")
-        return " ".join(first.split()), " ".join(last.split())
-    words = full.split()
-    if len(words) < 2:
-        return full, ""
-    return " ".join(words[:-1]), words[-1]
-
-
 class _RowChecker:
     """Validates rows one by one, remembering emails to catch duplicates."""
 
-    def __init__(self, delimiter: str, existing_emails: Iterable[str]) -> None:
+    def __init__(self, delimiter: str, existing_emails: Iterable[str],
+                 mapping: ImportMapping) -> None:
         self.delimiter = DELIMITERS[delimiter]
         self.existing = {e.strip().lower() for e in existing_emails}
         self.first_seen: dict[str, int] = {}
+        self.mapping = mapping
+        self.unknown: dict[str, dict[str, str]] = {}
+        self.mapped: dict[str, dict[str, tuple[str, str]]] = {}
+        self.name_checks: dict[int, str] = {}
+
+    def _values(self, row: int, cells: list[str], layout: _Layout) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for i, name in layout.positions:
+            cell = cells[i].strip() if i < len(cells) else ""
+            if name == "internal_note" and name in values:
+                values[name] = "\n\n".join(p for p in (values[name], cell) if p)
+            else:
+                values[name] = cell
+        if row in self.mapping.greetings:
+            values["salutation"] = " ".join(self.mapping.greetings[row].split())
+        return values
 
     def check(self, row: int, cells: list[str], layout: _Layout
               ) -> tuple[CandidateRow | None, list[RowProblem]]:
@@ -298,19 +355,22 @@ class _RowChecker:
         if len(cells) > layout.width and any(c.strip() for c in cells[layout.width:]):
             problem("row", f"there are {len(cells)} cells but only {layout.width} columns; "
                     f"a value containing a {self.delimiter} needs quotes around it.")
-        values = {name: cells[i].strip() if i < len(cells) else "" for i, name in layout.positions}
+        values = self._values(row, cells, layout)
         bad: set[str] = set()
         for name, value in values.items():
             if "\0" in value:
                 problem(name, f"the {_label(name)} contains a NUL character, which is not allowed.")
-            elif name != "note" and _LINE_BREAK.search(value):
+            elif name not in _MULTILINE and _LINE_BREAK.search(value):
                 problem(name, f"the {_label(name)} contains a line break; it must fit on one line.")
             else:
                 continue
             bad.add(name)
         if "name" in values:
-            values["first_name"], values["last_name"] = _split_name(values.pop("name"))
-        values["note"] = values.get("note", "").replace("\r\n", "\n").replace("\r", "\n")
+            split = split_full_name(values.pop("name"))
+            values["first_name"], values["last_name"] = split.first_name, split.last_name
+            self.name_checks[row] = split.check
+        for name in _MULTILINE:
+            values[name] = values.get(name, "").replace("\r\n", "\n").replace("\r", "\n")
         for name, limit in _LIMITS.items():
             size = len(values.get(name, ""))
             if size > limit:
@@ -325,16 +385,23 @@ class _RowChecker:
             email, message = self._email(email, row)
             if message:
                 problem("email", message)
-        for name, (synonyms, allowed, default) in _CHOICES.items():
+        for name, (_, allowed, default) in ats.CHOICES.items():
             raw = values.get(name, "")
-            values[name] = synonyms.get(_key(raw), "") if raw else default
+            values[name] = (self.mapping.value(name, raw) or "") if raw else default
+            chosen = self.mapping.values.get(name, {}).get(_key(raw)) if raw else None
+            if chosen:
+                self.mapped.setdefault(name, {}).setdefault(_key(raw), (raw, chosen))
             if not values[name] and name not in bad:
+                self.unknown.setdefault(name, {}).setdefault(_key(raw), raw)
                 problem(name, f"the {name} {_show(raw)} is not recognised; use "
-                        f"{', '.join(allowed)}, or leave it blank for {default}.")
+                        f"{', '.join(allowed)}, or leave it blank for {default}; or map it to "
+                        "one of them (in the import preview, or with --map-value).")
         values["language"] = values.get("language") or "en"
         if "language" not in bad and not _LANGUAGE.fullmatch(values["language"]):
             problem("language", f"the language {_show(values['language'])} is not a language "
                     "code such as en, fr or en_CA.")
+        if values.get("salutation") == (values.get("first_name") or None):
+            values["salutation"] = ""  # the same as the default greeting: nothing to keep
         if problems:
             return None, problems
         return CandidateRow(row=row, email=email or None,
@@ -356,44 +423,3 @@ class _RowChecker:
             return normalized, (f"email {_show(normalized)} already belongs to a candidate for "
                                 "this position.")
         return normalized, None
-
-
-# --- email addresses -------------------------------------------------------------------------
-# validate_email spends most of its time on the domain (IDNA), and a file has few domains. An
-# address whose part before the @ is plain ASCII gets its domain checked once per file; every
-# other address, and every address with a problem, goes through validate_email whole, so the
-# result and the message are always validate_email's own.
-try:
-    from email_validator.rfc_constants import (
-        CASE_INSENSITIVE_MAILBOX_NAMES,
-        DOT_ATOM_TEXT,
-        EMAIL_MAX_LENGTH,
-        LOCAL_PART_MAX_LENGTH,
-    )
-except ImportError:  # a future email_validator: every address takes the whole check
-    DOT_ATOM_TEXT = None
-
-
-@lru_cache(maxsize=1024)
-def _domain(domain: str) -> tuple[str, str] | None:
-    """(domain, ASCII domain) as validate_email normalises them, or None when invalid."""
-    try:
-        checked = validate_email(f"a@{domain}", check_deliverability=False)
-    except EmailNotValidError:
-        return None
-    return checked.domain, checked.ascii_domain
-
-
-def normalize_email(address: str) -> str:
-    """``validate_email(address, check_deliverability=False).normalized``, checked faster."""
-    local, at, domain = address.rpartition("@")
-    if (DOT_ATOM_TEXT is not None and at and DOT_ATOM_TEXT.match(local)
-            and len(local) <= LOCAL_PART_MAX_LENGTH
-            and local.lower() not in CASE_INSENSITIVE_MAILBOX_NAMES):
-        domains = _domain(domain)
-        if domains is not None:
-            normalized = f"{local}@{domains[0]}"
-            if max(len(text.encode()) for text in (address, normalized,
-                                                   f"{local}@{domains[1]}")) <= EMAIL_MAX_LENGTH:
-                return normalized
-    return validate_email(address, check_deliverability=False).normalized

@@ -8,6 +8,7 @@ report). Frozen and sent letters are never changed here: their stored bytes are 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import re
 import unicodedata
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer, object_session, selectinload
 
-from ..errors import RecruiterError
+from ..errors import RecruiterError, TemplateError
 from ..models import (
     Application,
     Boilerplate,
@@ -38,6 +39,7 @@ from .pdf import PdfLetter, render_pdf, render_pdfs_parallel, render_print_bundl
 from .positions import hire_of
 from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, Rendered, letter_date, render_letter
+from .versions import bump_review
 
 LOCKED = ("frozen", "sent")  # their bytes are final: nothing here changes them
 OPEN = ("draft", "approved")  # still follow the note, the differentiator and the boilerplate
@@ -158,14 +160,30 @@ def _preview(subject: str, body: str, context: LetterContext) -> Rendered:
     return render_letter(Source(subject=subject, body=body), context, preview=True)
 
 
+def render_failure(exc: TemplateError) -> str:
+    """The one sentence a letter shows when its boilerplate fails for its candidate."""
+    reason = str(exc).rstrip(".")
+    return f"The boilerplate fails for this candidate: {reason[:1].lower()}{reason[1:]}."
+
+
 def _render(application: Application, version: BoilerplateVersion, context: LetterContext
             ) -> dict[str, object]:
-    """The rendered columns of a letter, in preview mode (unfilled fields show as marks)."""
-    rendered = _preview(version.subject, version.body, context)
-    return {"boilerplate_version_id": version.id, "note_revision": application.note_revision,
-            "differentiator_revision": application.position.differentiator_revision,
-            "subject": rendered.subject, "text": rendered.text, "html": rendered.html,
-            "content_hash": rendered.content_hash}
+    """The rendered columns of a letter, in preview mode (unfilled fields show as marks).
+
+    A boilerplate that fails for this candidate leaves the letter empty with its
+    ``render_error`` set, so the pages still work and the checks stop its approval.
+    """
+    columns: dict[str, object] = {
+        "boilerplate_version_id": version.id, "note_revision": application.note_revision,
+        "differentiator_revision": application.position.differentiator_revision}
+    try:
+        rendered = _preview(version.subject, version.body, context)
+    except TemplateError as exc:
+        error = render_failure(exc)
+        return {**columns, "subject": "", "text": "", "html": "", "render_error": error,
+                "content_hash": hashlib.sha256(f"render-error\0{error}".encode()).hexdigest()}
+    return {**columns, "subject": rendered.subject, "text": rendered.text,
+            "html": rendered.html, "content_hash": rendered.content_hash, "render_error": None}
 
 
 def _render_into(letter: Letter, version: BoilerplateVersion, context: LetterContext) -> None:
@@ -229,6 +247,7 @@ def refresh_letters(session: Session, position: Position, today: date | None = N
         if application.gets_letter and key not in versions:
             versions[key] = boilerplate_for(application)
     new_rows: list[dict[str, object]] = []
+    before = {x.id: (x.status, x.content_hash, x.render_error) for x in existing.values()}
     for application in applications:
         letter = existing.get(application.id)
         if letter is not None and (letter.status in LOCKED
@@ -247,6 +266,9 @@ def refresh_letters(session: Session, position: Position, today: date | None = N
                 else application.note
             _render_into(letter, version,
                          _context(application, org, counts, note=note, today=today))
+    if new_rows or any(before[x.id] != (x.status, x.content_hash, x.render_error)
+                       for x in existing.values()):
+        bump_review(session, position.id)  # what the review reads changed
     if new_rows:
         # One executemany: the unit of work would insert row by row to learn each new id.
         session.execute(insert(Letter), new_rows)
@@ -271,15 +293,21 @@ def _facts(position: Position) -> checks.BatchFacts:
 def letter_findings(position: Position, letters: Iterable[Letter]
                     ) -> dict[int, list[checks.Finding]]:
     """The check findings of each letter that is not cancelled, by letter id."""
+    letters = [letter for letter in letters if letter.status != "cancelled"]
     under_check = [
         checks.LetterUnderCheck(
             key=letter.id, text=letter.text, note=effective_note(letter),
             candidate_names=(letter.application.candidate.first_name,
                              letter.application.candidate.last_name))
-        for letter in letters if letter.status != "cancelled"]
+        for letter in letters]
     if not under_check:
         return {}
-    return dict(checks.check_batch(under_check, _facts(position)))
+    found = dict(checks.check_batch(under_check, _facts(position)))
+    for letter in letters:  # a letter its boilerplate fails for cannot be approved
+        if letter.render_error:
+            found[letter.id] = [checks.Finding("render-error", "error", letter.render_error),
+                                *found.get(letter.id, [])]
+    return found
 
 
 def differentiator_findings(position: Position) -> list[checks.Finding]:
@@ -311,6 +339,7 @@ def set_note_override(session: Session, letter: Letter, text: str, member: Membe
         raise RecruiterError("The paragraph contains a NUL character.")
     if len(text) > 5000:
         raise RecruiterError("The paragraph is longer than 5,000 characters.")
+    bump_review(session, letter.application.position_id)
     letter.note_override = text or None
     letter.note_override_by_id = member.id if text else None
     application = letter.application
@@ -322,9 +351,21 @@ def set_note_override(session: Session, letter: Letter, text: str, member: Membe
                                           "sha256": audit.sha256_hex(text) if text else None})
 
 
-def _warnings(findings: Iterable[checks.Finding]) -> list[dict[str, str]]:
-    return [{"check": f.check, "message": f.message}
+def _warnings(findings: Iterable[checks.Finding]) -> list[dict[str, object]]:
+    """The findings an approval acknowledges: id, severity and span, never their words.
+
+    Messages can quote a note or name another candidate; the audit keeps no personal text,
+    and the span points into the letter's stored text instead.
+    """
+    return [{"check": f.check, "severity": f.severity, "start": f.start, "end": f.end}
             for f in findings if f.severity == "warning"]
+
+
+def _approved_payload(letter: Letter) -> dict[str, object]:
+    """The ``letter.approved`` event: the content approved and what was acknowledged."""
+    return {"content_sha256": letter.content_hash,
+            "warnings_acknowledged": len(letter.acknowledged),
+            "acknowledged": list(letter.acknowledged)}
 
 
 def _approve(letter: Letter, findings: Sequence[checks.Finding], member: Member,
@@ -351,8 +392,7 @@ def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.F
     _approve(letter, findings, member, datetime.now(UTC))
     session.flush()
     audit.record(session, letter.organization_id, "letter.approved", actor=member,
-                 subject=letter, payload={"content_sha256": letter.content_hash,
-                                          "warnings_acknowledged": len(letter.acknowledged)})
+                 subject=letter, payload=_approved_payload(letter))
 
 
 def unapprove_letter(session: Session, letter: Letter, member: Member | None = None) -> None:
@@ -386,10 +426,12 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
         raise RecruiterError("Some letters have warnings: read them, then tick the "
                              "acknowledgement to approve the letters as they are.")
     now = datetime.now(UTC)
-    for letter in letters:  # every check passed above, so this loop cannot refuse halfway
-        if letter.status == "draft":
-            _approve(letter, findings.get(letter.id, []), member, now)
+    approved = [x for x in letters if x.status == "draft"]
+    for letter in approved:  # every check passed above, so this loop cannot refuse halfway
+        _approve(letter, findings.get(letter.id, []), member, now)
     session.flush()
+    audit.record_many(session, position.organization_id, "letter.approved",
+                      [(x, _approved_payload(x)) for x in approved], actor=member)
     audit.record(session, position.organization_id, "letters.approved_all", actor=member,
                  subject=position, payload={
                      "letters": len(letters),
@@ -424,14 +466,21 @@ def _pdf_letter(letter: Letter, org: Organization) -> PdfLetter:
         sender_title=org.sender_title if signs else "", language=org.locale or "en")
 
 
+def _refuse_failed(letter: Letter) -> None:
+    if letter.render_error and not (letter.status in LOCKED and letter.pdf):
+        raise RecruiterError(letter.render_error)
+
+
 def letter_pdf(letter: Letter) -> bytes:
     """The letterhead PDF: the stored bytes once frozen, else rendered now."""
     if letter.status in LOCKED and letter.pdf:
         return letter.pdf
+    _refuse_failed(letter)
     return render_pdf(_pdf_letter(letter, _organization(letter)))
 
 
 def _eml(letter: Letter, org: Organization) -> bytes:
+    _refuse_failed(letter)
     cand = letter.application.candidate
     if not cand.email:
         raise RecruiterError(f"{cand.full_name or 'This candidate'} has no email address; "
@@ -466,6 +515,12 @@ def print_bundle(session: Session, position: Position) -> bytes:
     org = _organization(position)
     post = [x for x in _export_letters(session, position)
             if x.application.letter_channel == "post"]
+    failed = [x for x in post if x.render_error and x.status not in LOCKED]
+    if failed:  # a bundle for the printer must hold every letter, or none
+        names = ", ".join(x.application.candidate.full_name for x in failed[:10])
+        raise RecruiterError(f"{len(failed)} letter{' fails' if len(failed) == 1 else 's fail'}"
+                             f" to render ({names}{', …' if len(failed) > 10 else ''}); fix the"
+                             " boilerplate first.")
     if not post:
         raise RecruiterError("No letter of this position goes by post.")
     return render_print_bundle([_pdf_letter(x, org) for x in post])
@@ -526,7 +581,8 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
     pipe = _Pipe()
     index = io.StringIO()
     rows = csv.writer(index)
-    rows.writerow(["letter_id", "candidate", "email", "channel", "status", "pdf", "eml"])
+    rows.writerow(["letter_id", "candidate", "email", "channel", "status", "pdf", "eml",
+                   "problem"])
     archive = zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_DEFLATED)  # type: ignore
     with archive:
         number = 0
@@ -536,7 +592,11 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
             stored = {row.id: row for row in session.execute(
                 select(Letter.id, Letter.pdf, Letter.eml).where(Letter.id.in_(locked)))
                 } if locked else {}
-            fresh = [x for x in part if not (x.id in stored and stored[x.id].pdf)]
+            # A letter its boilerplate fails for has no document: index.csv says why.
+            failed = {x.id for x in part if x.render_error
+                      and not (x.id in stored and stored[x.id].pdf)}
+            fresh = [x for x in part if not (x.id in stored and stored[x.id].pdf)
+                     and x.id not in failed]
             rendered = dict(zip((x.id for x in fresh),
                                 render_pdfs_parallel([_pdf_letter(x, org) for x in fresh]),
                                 strict=True))
@@ -544,6 +604,12 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
                 number += 1
                 cand = letter.application.candidate
                 stem = _file_stem(number, width, letter.application)
+                if letter.id in failed:
+                    rows.writerow([_csv_safe(v) for v in (
+                        letter.id, cand.full_name, cand.email or "",
+                        letter.application.letter_channel, letter.status, "", "",
+                        letter.render_error)])
+                    continue
                 pdf = rendered.get(letter.id) or stored[letter.id].pdf
                 archive.writestr(f"{stem}.pdf", pdf, compress_type=zipfile.ZIP_STORED)
                 eml_name = ""
@@ -553,7 +619,7 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
                     archive.writestr(eml_name, saved or _eml(letter, org))
                 rows.writerow([_csv_safe(v) for v in (
                     letter.id, cand.full_name, cand.email or "", letter.application.letter_channel,
-                    letter.status, f"{stem}.pdf", eml_name)])
+                    letter.status, f"{stem}.pdf", eml_name, "")])
                 yield pipe.drain()
             del rendered, stored
         archive.writestr("index.csv", index.getvalue().encode("utf-8"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import re
 import unicodedata
@@ -9,15 +11,29 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from ..errors import RecruiterError
 from . import checks
-from .boilerplates import shipped_boilerplates, shipped_for_stage
-from .importing import CandidateRow, accepted_rows, parse_candidates
+from .boilerplates import load_template, shipped_for_stage
+from .importing import (
+    CandidateRow,
+    ImportMapping,
+    accepted_rows,
+    check_hires,
+    parse_candidates,
+)
+from .letters import _csv_safe
 from .mail import Envelope, Mail, build_messages, new_message_id
 from .pdf import PdfLetter, render_pdfs_parallel
+from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, Rendered, letter_date, render_letter
 
 FORMATS = ("pdf", "eml", "txt")
+CHANNELS = {"pdf": "post", "eml": "email", "txt": "text"}
+INDEX_NAME = "index.csv"
+INDEX_COLUMNS = ("file", "row", "name", "email", "channel", "boilerplate", "language",
+                 "warnings")
+# Only a decline gets a decline letter; why each other outcome gets none.
+NO_LETTER = {"hired": "hired, so no letter", "withdrawn": "withdrew, so no letter",
+             "pending": "pending (no decision yet), so no letter"}
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,7 @@ class MergeSummary:
     skipped: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     invalid_rows: list[str] = field(default_factory=list)
+    index: Path | None = None
 
 
 def context_for(row: CandidateRow, *, position: str, differentiator: str, sender: Sender,
@@ -71,46 +88,76 @@ def file_stem(row: CandidateRow) -> str:
 
 def merge(data: bytes, *, position: str, differentiator: str, fmt: str, out: Path,
           template: str | None = None, skip_invalid: bool = False, sender: Sender = Sender(),
-          page_size: str = "A4", today: date | None = None) -> MergeSummary:
-    """Write one letter per candidate who was not hired; everything renders before any write."""
+          page_size: str = "A4", today: date | None = None,
+          mapping: ImportMapping | None = None, openings: int = 1) -> MergeSummary:
+    """Write one letter per declined candidate and index.csv; everything renders first."""
     if fmt not in FORMATS:
         raise ValueError(f"format must be one of {', '.join(FORMATS)}")
-    parsed = parse_candidates(data)
+    parsed = parse_candidates(data, mapping=mapping)
     summary = MergeSummary(invalid_rows=[p.message for p in parsed.problems])
     rows = accepted_rows(parsed, skip_invalid=skip_invalid)
-    forced = shipped_boilerplates().get(template) if template else None
-    if template and forced is None:
-        names = ", ".join(shipped_boilerplates())
-        raise RecruiterError(f"There is no boilerplate called {template!r}; choose one of {names}.")
+    check_hires(rows, openings)
+    forced = load_template(template) if template else None
     interviewed = sum(1 for r in rows if r.stage == "interviewed")
     hires = [r for r in rows if r.outcome == "hired"]
     rendered: list[tuple[CandidateRow, Rendered]] = []
+    labels: dict[int, str] = {}
+    index: list[tuple[int, list[str]]] = []
     for row in rows:
-        if row.outcome == "hired":
+        reason = NO_LETTER.get(row.outcome)
+        if reason is None and fmt == "eml" and not row.email:
+            reason = "no email address; send this letter by post (--format pdf)"
+        if reason is not None:
+            summary.skipped.append(f"Row {row.row} ({row.full_name}): {reason}.")
+            index.append((row.row, ["", str(row.row), row.full_name, row.email or "", "", "",
+                                    row.language, f"no letter: {reason}"]))
             continue
-        if row.outcome == "withdrawn":
-            summary.skipped.append(f"Row {row.row} ({row.full_name}): withdrew, so no letter.")
-            continue
-        if fmt == "eml" and not row.email:
-            summary.skipped.append(f"Row {row.row} ({row.full_name}): no email address; "
-                                   "send this letter by post (--format pdf).")
-            continue
-        boilerplate = (forced or shipped_for_stage(row.stage)).source
+        label, boilerplate = _boilerplate(template, forced, row.stage)
+        labels[row.row] = label
         ctx = context_for(row, position=position, differentiator=differentiator,
                           sender=sender, applicant_count=len(rows),
                           interviewed_count=interviewed, today=today)
         rendered.append((row, render_letter(boilerplate, ctx)))
 
-    summary.warnings.extend(_check(rendered, hires, differentiator))
+    general, by_row = _check(rendered, hires, differentiator)
+    summary.warnings.extend(general)
     files = _outputs(rendered, fmt=fmt, sender=sender, page_size=page_size, today=today)
+    for (row, _), (name, _) in zip(rendered, files, strict=True):
+        index.append((row.row, [name, str(row.row), row.full_name, row.email or "",
+                                CHANNELS[fmt], labels[row.row], row.language,
+                                "; ".join(by_row.get(row.row, []))]))
+    summary.warnings.extend(f"Row {row.row} ({row.full_name}): {line}"
+                            for row, _ in rendered for line in by_row.get(row.row, []))
     out.mkdir(parents=True, exist_ok=True)
     for name, payload in files:
         summary.written.append(_write_atomic(out / name, payload))
+    summary.index = _write_atomic(out / INDEX_NAME, index_csv(index))
     return summary
 
 
+def _boilerplate(template: str | None, forced: tuple[str, Source] | None,
+                 stage: str) -> tuple[str, Source]:
+    """(what the index names it, source): the --template given, else the shipped one by stage."""
+    if forced is not None and template is not None:
+        name, source = forced
+        return (name if name == template else template), source
+    shipped = shipped_for_stage(stage)
+    return shipped.name, shipped.source
+
+
+def index_csv(entries: list[tuple[int, list[str]]]) -> bytes:
+    """index.csv in row order, every cell safe to open in a spreadsheet."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(INDEX_COLUMNS)
+    for _, cells in sorted(entries, key=lambda entry: entry[0]):
+        writer.writerow([_csv_safe(cell) for cell in cells])
+    return buffer.getvalue().encode("utf-8")
+
+
 def _check(rendered: list[tuple[CandidateRow, Rendered]], hires: list[CandidateRow],
-           differentiator: str) -> list[str]:
+           differentiator: str) -> tuple[list[str], dict[int, list[str]]]:
+    """The differentiator's findings, and each row's findings by row number."""
     facts = checks.BatchFacts(
         differentiator=differentiator,
         hire_names=tuple(n for h in hires for n in (h.full_name,) if n),
@@ -118,16 +165,15 @@ def _check(rendered: list[tuple[CandidateRow, Rendered]], hires: list[CandidateR
     letters = [checks.LetterUnderCheck(key=row.row, text=r.text, note=row.note,
                                        candidate_names=(row.first_name, row.last_name))
                for row, r in rendered]
-    by_row = {row.row: row for row, _ in rendered}
     found = checks.check_batch(letters, facts)
-    lines = [f"Differentiator: {f.message}" for f in checks.check_differentiator(
+    general = [f"Differentiator: {f.message}" for f in checks.check_differentiator(
         differentiator, facts)]
+    lines: dict[int, list[str]] = {}
     for key, findings in found.items():
         for finding in findings:
-            row = by_row[key]
             level = "" if finding.severity == "warning" else "ERROR: "
-            lines.append(f"Row {row.row} ({row.full_name}): {level}{finding.message}")
-    return lines
+            lines.setdefault(int(key), []).append(f"{level}{finding.message}")
+    return general, lines
 
 
 def _outputs(rendered: list[tuple[CandidateRow, Rendered]], *, fmt: str, sender: Sender,
@@ -151,7 +197,6 @@ def _outputs(rendered: list[tuple[CandidateRow, Rendered]], *, fmt: str, sender:
                for row, r in rendered]
     pdfs = render_pdfs_parallel(letters, page_size=page_size)
     return [(f"{file_stem(row)}.pdf", pdf) for (row, _), pdf in zip(rendered, pdfs, strict=True)]
-
 
 
 def _write_atomic(path: Path, payload: bytes) -> Path:

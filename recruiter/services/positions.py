@@ -21,8 +21,9 @@ from ..models import (
     Position,
 )
 from . import audit
-from .importing import CandidateRow
+from .importing import CandidateRow, check_hires
 from .mail import valid_address
+from .versions import bump_review, bump_review_of_candidate
 
 
 def get_position(session: Session, org_id: int, position_id: int) -> Position:
@@ -68,14 +69,18 @@ def existing_emails(session: Session, position: Position) -> set[str]:
 
 def import_rows(session: Session, position: Position, rows: Iterable[CandidateRow],
                 by: Member | None = None) -> list[Application]:
-    """Add the parsed rows to the position; a row marked hired sets the hire.
+    """Add the parsed rows to the position; rows marked hired are the hires.
 
-    Candidates and applications go in as Core executemany INSERTs: the unit of work inserts
-    row by row to learn each new id, and the ORM's bulk INSERT splits the rows into runs by
-    which values are NULL; either made a 5,000-row import take seconds.
+    More hires than the position's openings (counting those it has) refuse the whole file,
+    naming the rows. Candidates and applications go in as Core executemany INSERTs: the unit
+    of work inserts row by row to learn each new id, and the ORM's bulk INSERT splits the rows
+    into runs by which values are NULL; either made a 5,000-row import take seconds.
     """
     rows = list(rows)
     org_id = position.organization_id
+    check_hires(rows, position.openings, already_hired=session.scalar(
+        select(func.count()).select_from(Application).where(
+            Application.position_id == position.id, Application.outcome == "hired")) or 0)
     known = _known_candidates(session, org_id, {r.email.lower() for r in rows if r.email})
     new = [r for r in rows if not (r.email and r.email.lower() in known)]
     created = dict(zip(map(id, new), _insert_candidates(session, [
@@ -86,11 +91,12 @@ def import_rows(session: Session, position: Position, rows: Iterable[CandidateRo
         session.execute(insert(Application.__table__), [
             {"organization_id": org_id, "position_id": position.id, "candidate_id": cand_id,
              "stage": r.stage, "outcome": r.outcome, "note": r.note,
-             "note_revision": 1 if r.note else 0}
+             "internal_note": r.internal_note, "note_revision": 1 if r.note else 0}
             for r, cand_id in zip(rows, candidate_ids, strict=True)])
     session.expire(position, ["applications"])
     if any(r.outcome == "hired" for r in rows):
         _mark_filled(position)
+    bump_review(session, position.id)
     session.flush()
     wanted = set(candidate_ids)
     added = [a for a in session.scalars(select(Application).where(
@@ -119,7 +125,7 @@ def _insert_candidates(session: Session, values: list[dict[str, object]]) -> lis
 
 
 IMPORTED_FIELDS = ("first_name", "last_name", "address_line1", "address_line2", "city",
-                   "region", "postal_code", "country", "language")
+                   "region", "postal_code", "country", "language", "salutation")
 _IN_CHUNK = 500  # bound parameters per IN list: SQLite and PostgreSQL both cap them
 
 
@@ -163,6 +169,7 @@ def set_differentiator(session: Session, position: Position, text: str,
     if len(text) > 300:
         raise RecruiterError("Keep the differentiator to one sentence (300 characters at most).")
     if text != position.differentiator:
+        bump_review(session, position.id)
         position.differentiator = text
         position.differentiator_revision += 1
         audit.record(session, position.organization_id, "differentiator.saved", actor=by,
@@ -191,6 +198,7 @@ def save_note(session: Session, application: Application, note: str, *, base_rev
     if result.rowcount != 1:
         session.refresh(application)
         raise Conflict("Someone else saved this note while you were editing it.")
+    bump_review(session, application.position_id)
     session.refresh(application)
     audit.record(session, application.organization_id, "note.saved", actor=by,
                  subject=application, payload={"revision": application.note_revision,
@@ -231,24 +239,11 @@ def save_candidate(session: Session, position: Position, fields: dict[str, str],
     application.candidate.email = email
     application.candidate.language = values["language"] or "en"
     application.stage, application.channel = stage, channel
-    edited = application.candidate.id is not None and session.is_modified(application.candidate)
     session.flush()
-    if edited:
-        _touch_letters(session, application.candidate_id)
+    # A new candidate, a new stage or channel, or a name or an address in every letter of
+    # theirs (the same person may have applied to several positions).
+    bump_review_of_candidate(session, application.candidate_id)
     return application
-
-
-def _touch_letters(session: Session, candidate_id: int) -> None:
-    """Move ``updated_at`` of the candidate's letters that are not final yet.
-
-    A name or an address is in every letter, and services/review.py's key reads this column.
-    """
-    session.execute(
-        update(Letter).where(
-            Letter.application_id.in_(select(Application.id)
-                                      .where(Application.candidate_id == candidate_id)),
-            Letter.status.not_in(("frozen", "sent")))
-        .values(updated_at=datetime.now(UTC)).execution_options(synchronize_session=False))
 
 
 BY_NAME = (Candidate.last_name, Candidate.first_name, Application.id)
@@ -295,7 +290,7 @@ def position_summaries(session: Session, org_id: int) -> list[PositionSummary]:
     """Every position of the organization with its counts, in three queries."""
     positions = session.scalars(select(Position).where(Position.organization_id == org_id)
                                 .order_by(Position.created_at.desc(), Position.id.desc())).all()
-    declined = Application.outcome.in_(("declined", "pending"))
+    declined = Application.outcome == "declined"  # only a decline gets a letter and a note
     counts = {row.position_id: row for row in session.execute(
         select(Application.position_id, func.count().label("applicants"),
                func.sum(case((declined, 1), else_=0)).label("declined"),

@@ -33,6 +33,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from markdown_it import MarkdownIt
 
 from ..errors import TemplateError
+from .empty_fields import Empty, default_filter, keeps_empty, mark_empty
 
 MISSING_MARK = "\u27e6{}\u27e7"  # ⟦name⟧, found again by checks.UNFILLED_FIELD_RE
 MAX_OUTPUT = 100_000
@@ -58,6 +59,7 @@ class CandidateFields:
     postal_code: str = ""
     country: str = ""
     stage: str = "applied"
+    salutation: str = ""  # the greeting name: the salutation, else the first, else full name
 
     @classmethod
     def of(cls, person: Any, stage: str) -> CandidateFields:
@@ -66,7 +68,9 @@ class CandidateFields:
                    full_name=person.full_name, email=person.email or "",
                    address_line1=person.address_line1, address_line2=person.address_line2,
                    city=person.city, region=person.region, postal_code=person.postal_code,
-                   country=person.country, stage=stage)
+                   country=person.country, stage=stage,
+                   salutation=(getattr(person, "salutation", "") or person.first_name
+                               or person.full_name))
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,12 @@ class LetterContext:
     def as_template_dict(self) -> dict[str, Any]:
         """The dict a boilerplate renders from: nested plain dicts, strings and ints."""
         candidate = self.candidate
+        fields = {name: getattr(candidate, name) for name in _CANDIDATE_FIELDS}
+        if "salutation" in fields:  # built by hand rather than by ``of``: the same fallback
+            fields["salutation"] = (fields["salutation"] or candidate.first_name
+                                    or candidate.full_name)
         return {
-            "candidate": {name: getattr(candidate, name) for name in _CANDIDATE_FIELDS},
+            "candidate": fields,
             "note": self.note.strip(),
             "differentiator": self.differentiator.strip(),
             "position": {"title": self.position_title, "location": self.position_location},
@@ -221,6 +229,16 @@ class _PreviewUndefined(ChainableUndefined):
     __getitem__ = __getattr__
 
 
+def _finalize(preview: bool, md: bool):  # noqa: ANN202
+    def finalize(value: Any) -> Any:
+        if type(value) is Empty:
+            if not preview:
+                raise UndefinedError(f"{value.field} is empty for this candidate")
+            return MISSING_MARK.format(value.field)
+        return _md_escape(value) if md else value
+    return finalize
+
+
 _MD_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|~&"}
 
 
@@ -261,10 +279,14 @@ def _environment(mode: str) -> _Sandbox:
         keep_trailing_newline=False,
         trim_blocks=True,
         lstrip_blocks=True,
-        finalize=_md_escape if md == "md" else None,
+        finalize=_finalize(preview == "preview", md == "md"),
     )
     env.filters = {name: env.filters[name] for name in _FILTERS}
     env.filters["replace"] = _capped_replace
+    for name in ("upper", "lower", "title", "capitalize", "trim", "string", "truncate",
+                 "replace"):
+        env.filters[name] = keeps_empty(env.filters[name])
+    env.filters["default"] = env.filters["d"] = default_filter
     env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none", "number",
                                                      "string", "even", "odd", "eq", "ne")}
     env.globals = {"range": _safe_range}
@@ -328,18 +350,10 @@ def _render_one(template, values: Mapping[str, Any], budget: _Budget, env: _Sand
     return "".join(parts)
 
 
-def render_letter(
-    boilerplate: Boilerplate,
-    context: LetterContext,
-    *,
-    preview: bool = False,
-    max_output: int = MAX_OUTPUT,
-    max_seconds: float = MAX_SECONDS,
-) -> Rendered:
-    """Render one letter; send mode refuses unfilled fields, preview marks them ⟦so⟧."""
-    values = context.as_template_dict()
-    mode = "preview" if preview else "send"
-    budget = _Budget(max_output, max_seconds)
+def _render_parts(boilerplate: Boilerplate, context: LetterContext, mode: str,
+                  budget: _Budget) -> tuple[str, str, str]:
+    """Subject, plain text and Markdown source; every failure is one TemplateError."""
+    values = mark_empty(context.as_template_dict())
     try:
         subject = _render_one(_compile(f"{mode}-text", boilerplate.subject, "Subject"), values,
                               budget, _environment(f"{mode}-text"))
@@ -353,16 +367,39 @@ def render_letter(
         reason = str(exc).rstrip(".")
         raise TemplateError(f"The template tried something letters may not do: {reason}.") \
             from exc
-    except JinjaTemplateError as exc:
+    except (JinjaTemplateError, TypeError, ValueError, ArithmeticError, LookupError,
+            RecursionError) as exc:
         line = _error_line(exc)
         where = f" (line {line})" if line else ""
         raise TemplateError(f"The template could not be rendered{where}: {exc}.",
                             lineno=line) from exc
-    except (TypeError, ValueError, ArithmeticError, LookupError) as exc:
-        raise TemplateError(f"The template could not be rendered: {exc!r}.") from exc
     subject = " ".join(subject.split())
     if "\r" in subject or "\n" in subject:
         raise TemplateError("The subject must be a single line.")
+    return subject, text, md_source
+
+
+def try_render(boilerplate: Boilerplate, context: LetterContext, *,
+               max_output: int = MAX_OUTPUT, max_seconds: float = MAX_SECONDS) -> None:
+    """Raise the TemplateError that rendering this letter in preview mode would raise.
+
+    Skips Markdown and HTML cleaning, which cannot fail, so checking thousands is cheap.
+    """
+    _render_parts(boilerplate, context, "preview", _Budget(max_output, max_seconds))
+
+
+def render_letter(
+    boilerplate: Boilerplate,
+    context: LetterContext,
+    *,
+    preview: bool = False,
+    max_output: int = MAX_OUTPUT,
+    max_seconds: float = MAX_SECONDS,
+) -> Rendered:
+    """Render one letter; send mode refuses unfilled fields, preview marks them ⟦so⟧."""
+    subject, text, md_source = _render_parts(boilerplate, context,
+                                             "preview" if preview else "send",
+                                             _Budget(max_output, max_seconds))
     html = nh3.clean(_md().render(md_source), tags=ALLOWED_TAGS,
                      attributes={"a": {"href"}, "span": {"class"}},
                      url_schemes={"https", "mailto"})

@@ -29,6 +29,9 @@ from ..models import (
     Position,
 )
 from .audit import record, sha256_hex
+from .versions import bump_review
+
+ACKNOWLEDGED = ("check", "severity", "start", "end")  # no personal text
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -108,6 +111,7 @@ def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: 
                            .options(selectinload(Application.candidate))).all()
     for application in apps:
         application.note = ""
+    bump_review(session, {a.position_id for a in apps})  # names, notes and texts change
     for letter in session.scalars(select(Letter).where(Letter.application_id.in_(
             [a.id for a in apps])).options(selectinload(Letter.deliveries))):
         if outbox is not None and letter.message_id:
@@ -118,10 +122,10 @@ def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: 
                 files += 1
         letter.subject = letter.text = letter.html = ""
         letter.note_override = None
-        # Acknowledged warnings quote notes and name people ("also used for Robin Tremblay"):
-        # which checks were acknowledged is kept, their words are not.
-        letter.acknowledged = [{"check": w.get("check", "")} for w in letter.acknowledged or []
-                               if isinstance(w, dict)]
+        # Older acknowledgements quoted notes and named people ("also used for Robin
+        # Tremblay"): which checks were acknowledged, and where, is kept; their words are not.
+        letter.acknowledged = [{k: w.get(k) for k in ACKNOWLEDGED if k in w}
+                               for w in letter.acknowledged or [] if isinstance(w, dict)]
         letter.eml = letter.pdf = None  # their SHA-256 stay, and so does the chain
         for delivery in letter.deliveries:
             delivery.recipient = None

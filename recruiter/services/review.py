@@ -2,21 +2,24 @@
 
 Refreshing and checking every letter of a position takes seconds at 5,000 letters, and the
 checks compare letters with each other, so one page of the list cannot be checked on its own.
-Each process keeps the result (the letters in name order with their findings) under a key that
-changes whenever a refresh could change a letter or a finding:
+Each process keeps the result (the letters in name order with their findings) under a key of
+versions, never of sums or checksums of the data (those collide: issue 12):
 
-- the position, the organization's settings, its newest boilerplate versions and today's date;
-- per application, read from one covering index: its id, candidate, outcome, stage, channel
-  and note revision (every saved note bumps it);
-- per letter, from another: its id, whether it is open, cancelled, frozen or sent, and
-  ``updated_at``, which moves whenever a letter's content changes, and which
-  ``positions.save_candidate`` moves when a candidate's name or address changes.
+- ``Position.review_version``, which every writer of what the refresh and the checks read
+  (applications, candidates, notes, letters, the position itself) moves in the same
+  transaction as its change, through ``versions.bump_review``;
+- what the organization owns and no writer of a position bumps: its settings, the id of each
+  boilerplate's newest version, and today's date in its time zone.
 
-The key is two aggregate queries over those indexes, a few milliseconds at 5,000
-applications. Approving a letter or taking it back changes no input ("open" either way), so
-the next view stays cheap; statuses are counted live. Anything else costs exactly the old work
-once. Erasing a person (retention) changes their data without moving the key; it only happens
-once their letter is sent, and sent letters are never re-rendered.
+The key is one primary-key read and one small grouped query. Approving a letter or taking it
+back moves no version: the refresh and the checks treat a draft and an approved letter alike,
+and the list counts statuses live.
+
+The version is read before the data, so a review is never older than its key. An editor's
+miss, which refreshes and may bump the version itself, holds the position's row while it
+computes (``FOR UPDATE`` on PostgreSQL, whose reads see each statement's committed data): no
+other writer's bump, and with it no other writer's change, can land between reading the data
+and reading the version the review is kept under. SQLite reads one snapshot per transaction.
 """
 
 from __future__ import annotations
@@ -26,14 +29,24 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 
-from sqlalchemy import Select, bindparam, case, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from ..models import Application, Boilerplate, BoilerplateVersion, Candidate, Letter, Position
+from ..models import (
+    Application,
+    Batch,
+    Boilerplate,
+    BoilerplateVersion,
+    Candidate,
+    Delivery,
+    Letter,
+    Position,
+)
 from ..models import Organization as Org
 from ..models.hiring import full_name, letter_channel
-from . import checks
+from . import checks, outcomes
 from . import letters as service
 
 CACHED_POSITIONS = 64  # per process; a review of 5,000 letters holds a few MB
@@ -78,46 +91,29 @@ class ReviewCache:
                 self._items.popitem(last=False)
 
 
-def _code(column, values: Sequence[str]):  # noqa: ANN001, ANN202
-    """1, 2, 3... for each value in turn, else 0: a number to weigh ids with."""
-    return case(*((column == v, i) for i, v in enumerate(values, start=1)), else_=0)
-
-
 @functools.cache
-def _key_statements() -> tuple[Select, Select, Select]:
-    """The key's three queries, built once: constructing them cost as much as running them."""
-    a, x = Application, Letter
-    position_id, org_id = bindparam("position_id"), bindparam("organization_id")
-    applications = select(
-        func.count(), func.sum(a.note_revision), func.sum(a.id * a.candidate_id),
-        func.sum(a.id * _code(a.outcome, ("pending", "hired", "declined", "withdrawn"))),
-        func.sum(a.id * _code(a.stage, ("applied", "screened", "interviewed"))),
-        func.sum(a.id * _code(a.channel, ("auto", "email", "post")))
-    ).where(a.position_id == position_id)
-    # The organization too, so the join reads ix_letter_review instead of the letter rows.
-    letters = select(
-        func.count(), func.sum(x.application_id), func.max(x.updated_at),
-        func.sum(x.id * _code(x.status, ("cancelled", "frozen", "sent")))  # open: 0
-    ).select_from(a).join(x, (x.application_id == a.id) & (x.organization_id == org_id)
-                          ).where(a.position_id == position_id)
-    versions = (
-        select(BoilerplateVersion.boilerplate_id, func.max(BoilerplateVersion.id))
-        .join(Boilerplate).where(Boilerplate.organization_id == org_id)
-        .group_by(BoilerplateVersion.boilerplate_id).order_by(BoilerplateVersion.boilerplate_id))
-    return applications, letters, versions
+def _versions_statement() -> Select:
+    """The organization's newest version of each boilerplate, built once."""
+    return (select(BoilerplateVersion.boilerplate_id, func.max(BoilerplateVersion.id))
+            .join(Boilerplate).where(Boilerplate.organization_id == bindparam("organization_id"))
+            .group_by(BoilerplateVersion.boilerplate_id)
+            .order_by(BoilerplateVersion.boilerplate_id))
 
 
-def review_key(session: Session, position: Position) -> tuple:
-    """Everything the refresh and the checks of ``position`` depend on, in a few numbers."""
+def review_key(session: Session, position: Position, *, hold: bool = False) -> tuple:
+    """The versions the refresh and the checks of ``position`` depend on.
+
+    ``hold`` locks the position's row until the transaction ends (an editor's miss, which
+    writes): no writer can bump the version meanwhile.
+    """
+    query = select(Position.review_version).where(Position.id == position.id)
+    version = session.scalar(query.with_for_update() if hold else query)
     org = session.get(Org, position.organization_id)
-    params = {"position_id": position.id, "organization_id": position.organization_id}
-    applications, letters, versions = (session.execute(statement, params).all()
-                                       for statement in _key_statements())
     settings = (org.name, org.sender_name, org.sender_title, org.sender_email, org.locale,
                 org.timezone, org.retention_months, service._org_today(org)) if org else ()
-    return (position.title, position.location, position.differentiator,
-            position.differentiator_revision, position.boilerplate_id, settings,
-            tuple(map(tuple, versions)), tuple(applications[0]), tuple(letters[0]))
+    versions = session.execute(_versions_statement(),
+                               {"organization_id": position.organization_id}).all()
+    return position.id, version, settings, tuple(map(tuple, versions))
 
 
 def _build(session: Session, position: Position, *, refresh: bool) -> list[Letter]:
@@ -136,17 +132,23 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
 
     The review comes from ``cache`` while its key holds; otherwise it is computed and kept.
     With ``refresh`` (members who may edit) a miss first brings every letter up to date, as
-    ``letters.refresh_letters`` does, and flushes; the caller commits then.
+    ``letters.refresh_letters`` does (bumping the version when it changed a letter), and
+    flushes; the caller commits then, which also lets writers of the position go on.
     """
     key = review_key(session, position)
     cached = cache.get(position.id, key)
     # A review a reader built was not refreshed: an editor's view refreshes the letters first.
     if cached is not None and (cached.refreshed or not refresh):
         return cached, False
+    if refresh:
+        key = review_key(session, position, hold=True)
+        cached = cache.get(position.id, key)  # another thread may have made it meanwhile
+        if cached is not None and cached.refreshed:
+            return cached, False
     letters = _build(session, position, refresh=refresh)
     findings = service.letter_findings(position, letters)
     live = [findings.get(x.id, []) for x in letters if x.status != "cancelled"]
-    if refresh:  # what the refresh wrote is part of the key
+    if refresh:  # the refresh may have bumped the version; the row is ours, so only it did
         key = review_key(session, position)
     result = Review(
         key=key, letter_ids=tuple(x.id for x in letters), findings=findings,
@@ -156,6 +158,19 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         refreshed=refresh)
     cache.put(position.id, result)
     return result, True
+
+
+def findings_for_approval(session: Session, position: Position, letter: Letter,
+                          cache: ReviewCache) -> list[checks.Finding]:
+    """The findings of ``letter`` as it is now, for approving it.
+
+    The position's row is held first, so the review (cached or computed now) is the one of
+    the current version until the approval commits: a note saved after the list was viewed
+    is checked, and none can be saved in between.
+    """
+    review_key(session, position, hold=True)
+    result, _ = review_of(session, position, cache, refresh=True)
+    return result.findings.get(letter.id, [])
 
 
 def review_counts(session: Session, position: Position, review: Review) -> dict[str, int]:
@@ -185,6 +200,14 @@ class LetterRow:
     errors: int
     warnings: int
     first_finding: str | None
+    life: str = ""  # outcomes.letter_life: where a frozen letter's delivery stands
+    cancel_reason: str | None = None
+    render_error: str | None = None
+
+    @property
+    def life_label(self) -> str:
+        """The letter's life as the list shows it ("in doubt", "queued"...)."""
+        return outcomes.LIFE_LABELS.get(self.life, self.life or self.status)
 
 
 def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[LetterRow]:
@@ -198,19 +221,29 @@ def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[Le
     a, c = Application, Candidate
     rows = {row.id: row for row in session.execute(
         select(Letter.id, Letter.status, Letter.note_override.is_not(None).label("own"),
-               a.channel, c.first_name, c.last_name, c.email)
+               Letter.cancel_reason, Letter.render_error, Delivery.state.label("delivery"),
+               Batch.state.label("batch"), a.channel, c.first_name, c.last_name, c.email)
         .join(a, a.id == Letter.application_id).join(c, c.id == a.candidate_id)
+        .outerjoin(Delivery, Delivery.letter_id == Letter.id)
+        .outerjoin(Batch, Batch.id == Letter.batch_id)
         .where(Letter.id.in_(ids)))}
     result = []
     for i in ids:
         if (row := rows.get(i)) is None:
             continue
         found = review.findings.get(i, [])
+        # The state model reads these three columns; rows stand in for the ORM objects.
+        life = outcomes.letter_life(
+            SimpleNamespace(status=row.status),  # type: ignore[arg-type]
+            SimpleNamespace(state=row.delivery) if row.delivery else None,  # type: ignore[arg-type]
+            SimpleNamespace(state=row.batch) if row.batch else None)  # type: ignore[arg-type]
         result.append(LetterRow(
             id=row.id, status=row.status, own_paragraph=bool(row.own),
             channel=letter_channel(row.channel, row.email),
             name=full_name(row.first_name, row.last_name),
             findings=len(found), errors=sum(1 for f in found if f.severity == "error"),
             warnings=sum(1 for f in found if f.severity == "warning"),
-            first_finding=found[0].message if found else None))
+            first_finding=found[0].message if found else None, life=life or row.status,
+            cancel_reason=row.cancel_reason if row.status == "cancelled" else None,
+            render_error=row.render_error))
     return result

@@ -133,6 +133,7 @@ def freeze_batch(session: Session, position: Position, member: Member, *,
             raise RecruiterError("This position's batch changed while freezing; try again.")
         return existing, False
     _store(session, frozen, batch, now, member)
+    bump_review(session, position.id)  # frozen letters are never re-rendered
     audit.record(session, position.organization_id, "batch.frozen", actor=member,
                  subject=position, payload={"batch": batch.id, "letters": len(letters)})
     batch.state = _released_state(position, batch, now)
@@ -330,6 +331,7 @@ def cancel_batch(session: Session, position: Position) -> int:
         letter.approved_at = letter.approved_by_id = None
         session.delete(delivery)
     session.delete(batch)
+    bump_review(session, position.id)  # drafts again: the refresh follows them once more
     session.flush()
     audit.record(session, position.organization_id, "batch.cancelled", subject=position,
                  payload={"letters": len(deliveries)})
@@ -864,6 +866,8 @@ def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
     if sent:
         session.execute(update(Letter).where(Letter.id.in_(sent)).values(status="sent")
                         .execution_options(synchronize_session=False))
+        bump_review(session, session.scalars(select(Application.position_id).join(Letter).where(
+            Letter.id.in_(sent))))
     if handed_back:  # never tried: the attempt did not happen, and the row is due again
         session.execute(
             update(Delivery).where(Delivery.id.in_(handed_back), Delivery.state == "sending")
@@ -964,6 +968,7 @@ def resolve(session: Session, delivery: Delivery, member: Member, action: str, *
         delivery.attempts = min(delivery.attempts, max_attempts - 1)
     else:
         delivery.state = "cancelled"
+    bump_review(session, delivery.letter.application.position_id)
     session.flush()
     audit.record(session, delivery.organization_id, "delivery.resolved", actor=member,
                  subject=delivery, payload={"action": action, "state": delivery.state})
@@ -983,6 +988,7 @@ def confirm_posted(session: Session, position: Position, member: Member) -> int:
             delivery.server_reply = f"posted, confirmed by {member.name or member.email}"
             delivery.letter.status = "sent"
             count += 1
+    bump_review(session, position.id)
     session.flush()
     audit.record(session, position.organization_id, "batch.posted", actor=member,
                  subject=position, payload={"letters": count})

@@ -240,6 +240,50 @@ class Evidence:
     batch_by: str | None = None
     eml_ok: bool | None = None
     pdf_ok: bool | None = None
+    acknowledged: list[Acknowledged] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    """One finding a member acknowledged when approving, with its words in the stored text."""
+
+    check: str
+    severity: str
+    start: int | None
+    end: int | None
+    before: str = ""  # up to CONTEXT characters of the letter's text before the span
+    span: str = ""
+    after: str = ""
+
+
+CONTEXT = 60
+
+
+def acknowledged(letter: Letter, events: list[AuditEvent]) -> list[Acknowledged]:
+    """What the last approval acknowledged, as its audit event recorded it (else the row).
+
+    Each finding is an id, a severity and a span into the letter's stored text; the words
+    come from that text, so nothing personal is in the event, and nothing once it is purged.
+    """
+    approvals = [e for e in events if e.action == "letter.approved"
+                 and isinstance(e.payload.get("acknowledged"), list)]
+    items = approvals[-1].payload["acknowledged"] if approvals else letter.acknowledged or []
+    text = letter.text or ""
+    found = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        start, end = item.get("start"), item.get("end")
+        ack = Acknowledged(str(item.get("check", "")), str(item.get("severity", "warning")),
+                           start if isinstance(start, int) else None,
+                           end if isinstance(end, int) else None)
+        if ack.start is not None and ack.end is not None and 0 <= ack.start <= ack.end \
+                <= len(text):
+            ack = Acknowledged(ack.check, ack.severity, ack.start, ack.end,
+                               text[max(ack.start - CONTEXT, 0):ack.start],
+                               text[ack.start:ack.end], text[ack.end:ack.end + CONTEXT])
+        found.append(ack)
+    return found
 
 
 def _matches(data: bytes | None, stored: str | None, chain: str | None) -> bool | None:
@@ -271,6 +315,7 @@ def letter_evidence(session: Session, letter: Letter) -> Evidence:
     chain = evidence.frozen.payload if evidence.frozen else {}
     evidence.eml_ok = _matches(letter.eml, letter.eml_sha256, chain.get("eml_sha256"))
     evidence.pdf_ok = _matches(letter.pdf, letter.pdf_sha256, chain.get("pdf_sha256"))
+    evidence.acknowledged = acknowledged(letter, events)
     if letter.eml:
         message = parse_eml(letter.eml)
         evidence.headers = [(name, str(message[name])) for name in HEADERS if message[name]]

@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from jinja2 import Environment, nodes
 from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -26,10 +25,10 @@ from ..services.rendering import (
     CandidateFields,
     LetterContext,
     Rendered,
-    check_template,
     render_letter,
 )
 from ..services.rendering import Boilerplate as Source
+from ..services.template_checks import template_problems
 from .access import org_id, requires
 
 bp = Blueprint("boilerplates", __name__)
@@ -37,7 +36,7 @@ MAX_CHOICES = 1000  # candidates offered in the preview picker
 SAMPLE = LetterContext(
     candidate=CandidateFields(first_name="Alex", last_name="Sample", full_name="Alex Sample",
                               email="alex.sample@example.com", city="Vancouver",
-                              country="Canada", stage="interviewed"),
+                              country="Canada", stage="interviewed", salutation="Alex"),
     note="(The candidate's personal note appears here.)",
     differentiator="(the position's differentiator)", position_title="(Position)",
     position_location="", organization_name="(Your organization)", sender_name="(Sender)",
@@ -122,15 +121,6 @@ def _chooser(position_id: int | None, application_id: int | None) -> Chooser:
     return Chooser(positions, position, applications, chosen)
 
 
-def _field_line(source: Source, name: str) -> tuple[str, int | None]:
-    """Where an unknown field is first used: ("Body", 4)."""
-    for part, text in (("Subject", source.subject), ("Body", source.body)):
-        for node in Environment().parse(text).find_all(nodes.Name):
-            if node.name == name and node.ctx == "load":
-                return part, node.lineno
-    return "Body", None
-
-
 def _error(exc: TemplateError) -> dict[str, Any]:
     match = re.match(r"(Subject|Body), line \d+", str(exc))
     return {"line": exc.lineno, "part": match.group(1) if match else "Body",
@@ -141,15 +131,12 @@ def _preview(source: Source, application: Application | None
              ) -> tuple[Rendered | None, list[dict[str, Any]]]:
     """Render in preview mode; errors carry their line numbers."""
     try:
-        unknown = check_template(source)
+        problems = template_problems(source)
     except TemplateError as exc:
         return None, [_error(exc)]
-    errors = []
-    for name in unknown:
-        part, line = _field_line(source, name)
-        where = f"{part}, line {line}: " if line else ""
-        errors.append({"line": line, "part": part, "message": f"{where}unknown merge field "
-                       f"\u201c{name}\u201d. Use one from the list of merge fields."})
+    errors = [{"line": p.line, "part": p.part, "message": f"{p}. " + (
+        "Use one from the list of merge fields." if p.message.startswith("unknown") else "")}
+        for p in problems]
     context = context_for(application) if application is not None else SAMPLE
     try:
         return render_letter(source, context, preview=True), errors

@@ -74,11 +74,13 @@ def import_csv(position_id: int) -> str:
     form = ImportForm()
     if form.validate_on_submit():
         data = form.csv.data.read()
-        token = secrets.token_urlsafe(24)
-        _upload_path(position, token).write_bytes(data)
         mapping = import_preview.remembered(db.session, org_id(), data)
-        return import_preview.render_preview(
-            position, token, import_preview.build_preview(db.session, position, data, mapping))
+        preview = import_preview.build_preview(db.session, position, data, mapping)
+        if preview.headers:  # a file with columns: the mapping may still fix what is wrong
+            token = secrets.token_urlsafe(24)
+            _upload_path(position, token).write_bytes(data)
+            return import_preview.render_preview(position, token, preview)
+        flash(preview.error, "error")
     return render_template("positions/import.html", position=position, form=form)
 
 
@@ -199,12 +201,23 @@ def outcome(application_id: int) -> Response | str:
     return redirect(url_for(target, position_id=application.position_id))
 
 
+OUTCOME_SENTENCES = {"hired": "{name} is marked as the hire.", "declined": "{name} is declined.",
+                     "withdrawn": "{name} withdrew.",
+                     "pending": "{name} is reinstated (pending)."}
+
+
 def _changed(plan: Plan) -> str:
     """One sentence per changed candidate: the new outcome and what it did to their letter."""
     if not plan.changes:
         return "Nothing changed."
-    return " ".join(f"{c.name}: {OUTCOME_LABELS[c.after]}. {c.letter}" for c in plan.changes)
-
+    parts = []
+    for change in plan.changes:
+        parts.append(OUTCOME_SENTENCES[change.after].format(name=change.name))
+        if not (change.after == "hired" and change.letter == "No letter."):
+            parts.append(change.letter)
+    if plan.changes[0].after == "hired":
+        parts.append("Write the differentiator next.")
+    return " ".join(parts)
 
 
 @bp.route("/positions/<int:position_id>/decline-pending", methods=["GET", "POST"])

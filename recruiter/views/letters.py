@@ -22,8 +22,8 @@ from markupsafe import Markup, escape
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
-from ..models import Letter, Position
-from ..services import audit, review
+from ..models import Batch, Letter, Position
+from ..services import audit, outcomes, review
 from ..services import letters as service
 from ..services.positions import get_position
 from .access import org_id, requires
@@ -41,11 +41,14 @@ def _letter(letter_id: int) -> Letter:
     return letter
 
 
+def _cache() -> review.ReviewCache:
+    return current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
+
+
 def _review(position: Position) -> review.Review:
     """The position's letters and findings; for editors, every letter is brought up to date."""
     editable = current_user.can("edit")
-    cache = current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
-    result, computed = review.review_of(db.session, position, cache, refresh=editable)
+    result, computed = review.review_of(db.session, position, _cache(), refresh=editable)
     if editable and computed:  # a hit wrote nothing, and a commit would expire the page's rows
         db.session.commit()
     return result
@@ -102,8 +105,11 @@ def show(letter_id: int) -> str:
     ids = result.letter_ids
     index_ = ids.index(letter.id) if letter.id in ids else 0
     mine = result.findings.get(letter.id, [])
+    batch = db.session.get(Batch, letter.batch_id) if letter.batch_id else None
+    life = outcomes.letter_life(letter, next(iter(letter.deliveries), None), batch)
     return render_template(
         "letters/show.html", letter=letter, position=position, findings=mine,
+        life=life, life_label=outcomes.LIFE_LABELS.get(life or "", letter.status),
         highlighted=highlight(letter.text, mine),
         previous_id=ids[index_ - 1] if index_ > 0 else None,
         next_id=ids[index_ + 1] if index_ + 1 < len(ids) else None, position_in=index_ + 1,
@@ -126,7 +132,12 @@ def pdf(letter_id: int) -> Response:
     """The letterhead PDF of one letter."""
     letter = _letter(letter_id)
     name = f"letter-{letter.id}.pdf"
-    return Response(service.letter_pdf(letter), mimetype="application/pdf", headers={
+    try:
+        data = service.letter_pdf(letter)
+    except RecruiterError as exc:  # its boilerplate fails for this candidate: no document
+        page = f'<!doctype html><html lang="en"><title>No PDF</title><p>{escape(str(exc))}</p>'
+        return Response(page, status=409, headers=FRAMEABLE, mimetype="text/html")
+    return Response(data, mimetype="application/pdf", headers={
         **FRAMEABLE, "Content-Disposition": f'inline; filename="{name}"'})
 
 
@@ -156,8 +167,9 @@ def approve(letter_id: int) -> Response:
     letter = _letter(letter_id)
     form = ApproveForm()
     position = letter.application.position
-    # The whole batch, so checks that compare letters (duplicates, colder) count here too.
-    findings = _review(position).findings.get(letter.id, [])
+    # The whole batch, so checks that compare letters (duplicates, colder) count here too,
+    # as it is now: the position's row is held until this approval commits.
+    findings = review.findings_for_approval(db.session, position, letter, _cache())
     try:
         service.approve_letter(db.session, letter, findings, current_user,
                                acknowledge=bool(form.validate_on_submit()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from werkzeug.wrappers import Response
 
 from ..errors import RecruiterError
@@ -23,6 +23,7 @@ from ..services.positions import (
     position_summaries,
     set_differentiator,
 )
+from ..services.standings import OUTCOME_ACTIONS, standings
 from ..services.versions import bump_review
 from .access import org_id, requires
 
@@ -87,7 +88,8 @@ def edit(position_id: int) -> Response | str:
         position.location = (form.location.data or "").strip()
         position.boilerplate = _chosen_boilerplate(form)
         try:
-            set_openings(db.session, position, form.openings.data or 1, by=current_user)
+            set_openings(db.session, position, form.openings.data or position.openings,
+                         by=current_user)
         except RecruiterError as exc:
             db.session.rollback()
             form.openings.errors = [str(exc)]
@@ -106,15 +108,18 @@ def show(position_id: int) -> str:
     position = get_position(db.session, org_id(), position_id)
     page = max(request.args.get("page", 1, type=int), 1)
     per_page = int(current_app.config.get("CANDIDATES_PER_PAGE", 50))
-    total = db.session.scalar(select(func.count()).select_from(Application)
-                              .where(Application.position_id == position.id)) or 0
+    total, pending = db.session.execute(
+        select(func.count(), func.sum(case((Application.outcome == "pending", 1), else_=0)))
+        .where(Application.position_id == position.id)).one()
+    total, pending = total or 0, int(pending or 0)
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(page, pages)
     applications = application_page(db.session, position.id, page, per_page)
     return render_template(
         "positions/show.html", position=position, applications=applications,
+        standings=standings(db.session, position, applications), actions=OUTCOME_ACTIONS,
         hire=hire_of(position),
-        total=total, page=page, pages=pages,
+        total=total, pending=pending, page=page, pages=pages,
         outcome_form=OutcomeForm())
 
 
