@@ -448,3 +448,84 @@ def test_notes_without_javascript(browser, server: Server) -> None:  # noqa: ANN
     page.goto(f"{server.url}/positions/{position_id}/notes")
     expect(page.get_by_label("Note for Fatima Haddad")).to_have_value(note)
     page.context.close()
+
+
+ATS_EXPORT = (
+    "Candidate Name,Email,Current Stage,Status,Notes,Note to candidate\n"
+    "Maya Chen,maya@example.com,Offer,Hired,strong hire,\n"
+    "Gus van der Berg,gus@example.com,Onsite Interview,Rejected,INTERNAL weak references,"
+    "Your turnaround case study was the clearest we saw.\n"
+    "María José de la Cruz,maria@example.com,Application Review,Not selected,"
+    "INTERNAL salary too high,Your volunteer dispatch work stood out.\n"
+    "Dr. Amina Yusuf,amina@example.com,Phone Screen,Parked for Q3,INTERNAL,"
+    "Your safety audit experience impressed us.\n"
+    "Sean O'Brien Jr.,sean@example.com,Assessment,Candidate withdrew,INTERNAL,\n")
+
+
+@pytest.mark.browser
+def test_ats_import_mapping_and_the_position_after_sending(browser, server: Server,  # noqa: ANN001
+                                                           tmp_path: Path) -> None:
+    """An ATS export mapped in the preview; after sending, the page says where each one stands.
+
+    An unknown status is chosen by hand; no internal note appears on the position page.
+    """
+    from playwright.sync_api import expect
+    from sqlalchemy import select
+
+    from recruiter.models import Delivery, Member, Position
+    from recruiter.queue import queue
+    from recruiter.services import letters as letters_service
+    from recruiter.services import sending
+
+    base = server.url
+    page = new_page(browser)
+    sign_in(page, base, MANAGER[0])
+    page.goto(f"{base}/positions/new")
+    page.get_by_label("Title").fill("Dispatch Lead")
+    page.get_by_role("button", name="Open position").click()
+    export = tmp_path / "ats-export.csv"
+    export.write_text(ATS_EXPORT, encoding="utf-8")
+    page.get_by_label("Candidate CSV").set_input_files(export)
+    page.get_by_role("button", name="Preview import").click()
+    columns = page.get_by_test_id("import-columns")
+    expect(columns.get_by_label("Notes")).to_have_value("internal_note")
+    expect(columns.get_by_label("Note to candidate")).to_have_value("note")
+    expect(columns.get_by_label("Current Stage")).to_have_value("stage")
+    expect(page.locator(".problems")).to_contain_text("Parked for Q3")
+    page.get_by_test_id("import-values").get_by_label(re.compile("Parked for Q3")).select_option(
+        "pending")
+    page.get_by_role("button", name="Update preview").click()
+    expect(page.get_by_test_id("import-summary")).to_have_text("5 rows read: 5 ready.")
+    shot(page, "16-import-mapping-preview")
+    expect(page.get_by_label("Greeting for Gus van der Berg")).to_have_value("Gus")
+    expect(page.get_by_label("Greeting for María José de la Cruz")).to_have_value("María José")
+    expect(page.get_by_label("Greeting for Amina Yusuf")).to_have_value("Amina")
+    page.get_by_role("button", name=re.compile(r"Import 5 candidates")).click()
+    expect(flash(page)).to_contain_text("Imported 5 candidates.")
+
+    with server.app.app_context():  # approve and send as the manager would, then look
+        position = _db.session.scalars(select(Position).where(
+            Position.title == "Dispatch Lead")).one()
+        member = _db.session.scalars(select(Member).where(Member.email == MANAGER[0])).one()
+        letters = letters_service.refresh_letters(_db.session, position)
+        letters_service.approve_all(_db.session, position, member,
+                                    expected_count=len(letters), acknowledge_warnings=True)
+        sending.freeze_batch(_db.session, position, member, hold_until_accepted=False)
+        _db.session.commit()
+        queue().enqueue(_db.session.scalars(select(Delivery.id).where(
+            Delivery.state == "queued")))
+        position_id = position.id
+        _db.session.remove()
+    page.goto(f"{base}/positions/{position_id}")
+    rows = page.locator("table tbody tr")
+    expect(rows.filter(has_text="Gus van der Berg")).to_contain_text("sent")
+    expect(rows.filter(has_text="María José de la Cruz")).to_contain_text("sent")
+    expect(rows.filter(has_text="Maya Chen")).to_contain_text("hired")
+    expect(rows.filter(has_text="Amina Yusuf")).to_contain_text("pending")
+    expect(rows.filter(has_text="Sean O'Brien")).to_contain_text("withdrawn")
+    expect(rows.filter(has_text="Gus van der Berg").get_by_role(
+        "button", name="Withdrawn")).to_have_count(0)
+    shot(page, "17-position-after-sending")
+    body = page.locator("body").inner_text()
+    assert "INTERNAL" not in body
+    page.context.close()
