@@ -340,6 +340,28 @@ def test_a_refresh_moves_the_version_only_when_it_changes_a_letter(db, make_memb
     assert _version(db, position) > drafted
 
 
+def test_a_review_made_under_a_rolled_back_bump_is_never_served(db, make_member,
+                                                                make_position):
+    """A refresh's bump that rolls back is reused by the next writer: its review is dropped."""
+    position = make_position()
+    member = make_member(org=db.get(Organization, position.organization_id))
+    cache = review.ReviewCache()
+    before = _version(db, position)
+    result, computed = review.review_of(db, position, cache, refresh=True)  # drafts: a bump
+    assert computed and result.key[1] == before + 1
+    db.rollback()  # e.g. an approval refused after the review was taken
+    application = _application(db, position, "Daniel")
+    save_note(db, application, "Your roster rebuild cut overtime by a fifth.",
+              base_revision=application.note_revision, by=member)
+    db.commit()
+    assert _version(db, position) == before + 1  # the same number, another change
+    result, computed = review.review_of(db, position, cache, refresh=True)
+    db.commit()
+    assert computed
+    letter = _letter(db, application)
+    assert "cut overtime by a fifth" in letter.text and letter.id in result.letter_ids
+
+
 # --- approving one letter as it is now ---------------------------------------------------------
 
 
@@ -369,6 +391,28 @@ def test_a_note_made_risky_after_the_list_was_viewed_is_checked_at_approval(clie
     [ack] = letter.acknowledged
     assert ack["check"] == "challenge-phrase" and ack["severity"] == "warning"
     assert letter.text[ack["start"]:ack["end"]].casefold() == "overqualified"
+
+
+def test_approving_a_letter_that_changed_since_it_was_opened_is_refused(client, db, login,
+                                                                        make_position):
+    """The page's form names the content read; a letter re-rendered since is not approved."""
+    member = login("manager")
+    position = make_position(org=member.organization)
+    application = _application(db, position, "Hannah")
+    client.get(f"/positions/{position.id}/letters")
+    letter_id = _letter(db, application).id
+    page = client.get(f"/letters/{letter_id}").text
+    seen = re.search(r'name="seen" type="hidden" value="([0-9a-f]{64})"', page)
+    assert seen and seen.group(1) == _letter(db, application).content_hash
+    client.post(f"/applications/{application.id}/note", data={
+        "note": "Your calm on the night shift stood out.",
+        "base_revision": application.note_revision})
+    response = client.post(f"/letters/{letter_id}/approve",
+                           data={"seen": seen.group(1), "acknowledge": "y"},
+                           follow_redirects=True)
+    assert "changed since you opened it" in response.text
+    db.expire_all()
+    assert db.get(Letter, letter_id).status == "draft"
 
 
 # --- what was acknowledged ---------------------------------------------------------------------

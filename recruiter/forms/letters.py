@@ -18,6 +18,9 @@ class ApproveForm(FlaskForm):
     """Approve one letter, acknowledging its warnings."""
 
     acknowledge = BooleanField("I have read the warnings and this letter can go as it is")
+    # The content hash of the letter the member read: approving never takes a letter that
+    # changed since (a note saved meanwhile re-renders it).
+    seen = HiddenField()
 
 
 class ApproveAllForm(FlaskForm):

@@ -378,9 +378,15 @@ def _approve(letter: Letter, findings: Sequence[checks.Finding], member: Member,
 
 def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.Finding],
                    member: Member, *, acknowledge: bool) -> None:
-    """Approve one letter: never with errors, and with warnings only when acknowledged."""
+    """Approve one letter: never with errors, and with warnings only when acknowledged.
+
+    The candidate is checked again first (services/outcomes.py): a letter that must not go is
+    cancelled with its reason and LetterStopped is raised; the caller commits that.
+    """
     if letter.status not in OPEN:
         raise RecruiterError(f"This letter is {letter.status} and cannot be approved.")
+    if not outcomes.recheck(session, [letter], step="approval", actor=member):
+        raise outcomes.LetterStopped(f"This letter was cancelled: {letter.cancel_reason}")
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise RecruiterError(f"This letter has {len(errors)} error"
@@ -409,13 +415,20 @@ def unapprove_letter(session: Session, letter: Letter, member: Member | None = N
 
 def approve_all(session: Session, position: Position, member: Member, *, expected_count: int,
                 acknowledge_warnings: bool) -> int:
-    """Approve every open letter at once, after the member confirmed how many there are."""
-    letters = [x for x in refresh_letters(session, position) if x.status in OPEN]
-    if not letters:
+    """Approve every open letter at once, after the member confirmed how many there are.
+
+    Each candidate is checked again first: a letter that must not go (a second letter to the
+    same person) is cancelled with its reason, and the count the member saw still confirms.
+    """
+    shown = [x for x in refresh_letters(session, position) if x.status in OPEN]
+    if not shown:
         raise RecruiterError("There are no letters to approve.")
-    if expected_count != len(letters):
+    if expected_count != len(shown):
         raise RecruiterError(f"You confirmed {expected_count} letters but there are "
-                             f"{len(letters)}; review the list again.")
+                             f"{len(shown)}; review the list again.")
+    letters = outcomes.recheck(session, shown, step="approval", actor=member)
+    if not letters:
+        return 0
     findings = letter_findings(position, letters)
     with_errors = sum(1 for x in letters
                       if any(f.severity == "error" for f in findings.get(x.id, [])))

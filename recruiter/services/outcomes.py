@@ -79,6 +79,10 @@ REASONS = {
 }
 
 
+class LetterStopped(RecruiterError):
+    """A letter was cancelled by a re-check; the caller commits, so the reason is kept."""
+
+
 def gets_letter(outcome: str) -> bool:
     """Whether an application with this outcome gets a decline letter."""
     return outcome == LETTER_OUTCOME

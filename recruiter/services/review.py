@@ -20,6 +20,8 @@ miss, which refreshes and may bump the version itself, holds the position's row 
 computes (``FOR UPDATE`` on PostgreSQL, whose reads see each statement's committed data): no
 other writer's bump, and with it no other writer's change, can land between reading the data
 and reading the version the review is kept under. SQLite reads one snapshot per transaction.
+A review made under a bump of its own refresh is kept only once that transaction commits: a
+rolled-back bump's number is used again by the next writer, for another change.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.orm import Session, defer, selectinload
+from sqlalchemy import Select, bindparam, event, func, select
+from sqlalchemy.orm import Session, SessionTransaction, defer, selectinload
 
 from ..models import (
     Application,
@@ -148,6 +150,7 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
     letters = _build(session, position, refresh=refresh)
     findings = service.letter_findings(position, letters)
     live = [findings.get(x.id, []) for x in letters if x.status != "cancelled"]
+    before = key
     if refresh:  # the refresh may have bumped the version; the row is ours, so only it did
         key = review_key(session, position)
     result = Review(
@@ -156,8 +159,26 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         errors=sum(1 for fs in live if any(f.severity == "error" for f in fs)),
         warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)),
         refreshed=refresh)
-    cache.put(position.id, result)
+    if key == before:
+        cache.put(position.id, result)
+    else:  # made under our own bump, which a rollback would take back (and a writer reuse)
+        session.info.setdefault(_PENDING, []).append((cache, position.id, result))
     return result, True
+
+
+_PENDING = "recruiter.review.pending"  # session.info: reviews kept once the bump commits
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_pending(session: Session) -> None:
+    for cache, position_id, result in session.info.pop(_PENDING, []):
+        cache.put(position_id, result)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_pending(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # rolled back or closed: those reviews never held
+        session.info.pop(_PENDING, None)
 
 
 def findings_for_approval(session: Session, position: Position, letter: Letter,

@@ -25,6 +25,7 @@ from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
 from ..models import Batch, Letter, Position
 from ..services import audit, outcomes, review
 from ..services import letters as service
+from ..services.outcomes import LetterStopped
 from ..services.positions import get_position
 from .access import org_id, requires
 
@@ -91,7 +92,11 @@ def approve_all(position_id: int) -> Response:
             flash(str(exc), "error")
         else:
             db.session.commit()
-            flash(f"Approved all {count} letters.", "success")
+            expected = form.expected_count.data or 0
+            stopped = expected - count
+            flash(f"Approved all {count} letters." if not stopped else
+                  f"Approved {count} letters; {stopped} {'was' if stopped == 1 else 'were'} "
+                  "cancelled on a last check (the list says why).", "success")
     return redirect(url_for("letters.index", position_id=position.id))
 
 
@@ -114,7 +119,7 @@ def show(letter_id: int) -> str:
         previous_id=ids[index_ - 1] if index_ > 0 else None,
         next_id=ids[index_ + 1] if index_ + 1 < len(ids) else None, position_in=index_ + 1,
         total=len(ids), override_form=OverrideForm(note=letter.note_override or ""),
-        approve_form=ApproveForm())
+        approve_form=ApproveForm(seen=letter.content_hash))
 
 
 @bp.get("/letters/<int:letter_id>/email")
@@ -170,10 +175,19 @@ def approve(letter_id: int) -> Response:
     # The whole batch, so checks that compare letters (duplicates, colder) count here too,
     # as it is now: the position's row is held until this approval commits.
     findings = review.findings_for_approval(db.session, position, letter, _cache())
+    if form.seen.data and form.seen.data != letter.content_hash:
+        db.session.rollback()
+        flash("This letter changed since you opened it; read it again before approving.",
+              "error")
+        return redirect(url_for("letters.show", letter_id=letter.id))
     try:
         service.approve_letter(db.session, letter, findings, current_user,
                                acknowledge=bool(form.validate_on_submit()
                                                 and form.acknowledge.data))
+    except LetterStopped as exc:  # the cancellation and its reason are kept
+        db.session.commit()
+        flash(str(exc), "error")
+        return redirect(url_for("letters.show", letter_id=letter.id))
     except RecruiterError as exc:
         db.session.rollback()
         flash(str(exc), "error")
