@@ -399,3 +399,51 @@ def test_pending_candidates_get_no_letter_until_declined_together(db, client, lo
     letters = letters_service.refresh_letters(db, position)
     assert sorted(x.application.candidate.last_name for x in letters) == [
         "Tremblay1", "Tremblay2", "Tremblay3"]
+
+
+def _add_twin(db, position: Position) -> Application:  # noqa: ANN001
+    """A second application of Robin Tremblay1 (same email, other record) to the position."""
+    twin = Candidate(organization_id=position.organization_id, first_name="Robin",
+                     last_name="Tremblay-Twin", email="ROBIN1@example.org")
+    db.add(twin)
+    db.flush()
+    application = Application(organization_id=position.organization_id,
+                              position_id=position.id, candidate_id=twin.id,
+                              outcome="declined", note="Strong dock audits.")
+    db.add(application)
+    db.commit()
+    return application
+
+
+def test_approving_one_letter_stops_a_second_letter_to_the_same_person(db, client, login,
+                                                                      make_position):
+    """Single approval re-checks the person: the twin's letter is cancelled, and stays so."""
+    member = login("manager")
+    position = make_position(org=member.organization, csv=small_csv(2))
+    twin = _add_twin(db, position)
+    letters_service.refresh_letters(db, position)
+    db.commit()
+    letter = letter_of(db, twin)
+    response = client.post(f"/letters/{letter.id}/approve", data={"acknowledge": "y"},
+                           follow_redirects=True)
+    assert "This letter was cancelled: The same person already has a letter" in response.text
+    letter = letter_of(db, twin)
+    assert letter.status == "cancelled" and letter.approved_at is None
+    event = db.scalars(select(AuditEvent).where(AuditEvent.action == "letter.cancelled")).one()
+    assert event.payload == {"reason": "duplicate", "step": "approval", "was": "draft"}
+
+
+def test_approving_all_keeps_the_confirmed_count_and_cancels_the_duplicate(db, client, login,
+                                                                          make_position):
+    """Approve-all with the count the member saw approves the rest and says one was stopped."""
+    member = login("manager")
+    position = make_position(org=member.organization, csv=small_csv(2))
+    twin = _add_twin(db, position)
+    letters_service.refresh_letters(db, position)
+    db.commit()
+    response = client.post(f"/positions/{position.id}/letters/approve",
+                           data={"expected_count": "3", "acknowledge": "y"},
+                           follow_redirects=True)
+    assert "Approved 2 letters; 1 was cancelled on a last check" in response.text
+    assert letter_of(db, twin).status == "cancelled"
+    assert letter_of(db, app_of(db, position, "Tremblay1")).status == "approved"

@@ -213,7 +213,7 @@ def _follow_outcome(letter: Letter, application: Application) -> bool:
 
     ``outcomes.change_outcome`` stops letters as the outcome changes; this keeps letters that
     were drafted before an import or an old version in step. A letter cancelled after it was
-    frozen stays cancelled: its bytes are evidence.
+    frozen (its bytes are evidence), or as a second letter to one person, stays cancelled.
     """
     if not application.gets_letter:
         if letter.status != "cancelled":
@@ -223,7 +223,7 @@ def _follow_outcome(letter: Letter, application: Application) -> bool:
             _clear_approval(letter)
         return False
     if letter.status == "cancelled":
-        if letter.frozen_at is not None:
+        if not outcomes.restorable(letter):
             return False
         letter.status = "draft"
         letter.cancel_reason = letter.cancelled_at = None

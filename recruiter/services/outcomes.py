@@ -154,6 +154,15 @@ def stop_letter(session: Session, letter: Letter, reason: str, *, step: str,
     return True
 
 
+def restorable(letter: Letter) -> bool:
+    """Whether a cancelled letter may become a draft again once its candidate is declined.
+
+    Not when it was frozen (its bytes are evidence), nor when it was a second letter to the
+    same person.
+    """
+    return letter.frozen_at is None and letter.cancel_reason != REASONS["duplicate"]
+
+
 def _duplicate_key(candidate: Candidate) -> tuple[str, ...]:
     if candidate.email:
         return ("email", candidate.email.casefold())
@@ -285,7 +294,7 @@ def _effect(session: Session, application: Application, after: str) -> str:
     life = _life_of(session, letter)
     if gets_letter(after):
         if life is None or (life == "cancelled" and letter is not None
-                            and letter.frozen_at is None):
+                            and restorable(letter)):
             return "A decline letter is drafted for review."
         if life == "cancelled":
             return ("Their earlier letter was cancelled after its batch was approved; cancel "
