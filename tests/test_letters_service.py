@@ -153,8 +153,10 @@ def test_differentiator_change_drops_approval(db, make_position, make_member):
 
 
 def test_withdrawn_letter_is_cancelled_then_restored(db, make_position, make_member):
-    """Withdrawing cancels the letter (and its approval); pending keeps it cancelled; a decline
-    brings back a draft."""
+    """Withdrawing cancels the letter and its approval; a later decline restores a draft.
+
+    Reinstating (pending) is no decision, so no letter; declining again brings back a draft.
+    """
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     letter = by_name(refresh(db, position))["Zoë Lefebvre"]
