@@ -322,17 +322,25 @@ def test_freezing_cancels_a_letter_whose_candidate_is_no_longer_declined(db, mak
     assert event.payload["step"] == "freezing" and event.payload["reason"] == "withdrawn"
 
 
-def test_the_same_person_twice_in_one_position_gets_one_letter(db, make_position, manager):
-    """Two applications of one person (one email): the second letter is stopped at freezing."""
-    position = make_position(org=manager.organization, csv=small_csv(2))
-    first = app_of(db, position, "Tremblay1")
+def _add_twin(db, position: Position) -> Application:  # noqa: ANN001
+    """A second application of Robin Tremblay1 (same email, other record) to the position."""
     twin = Candidate(organization_id=position.organization_id, first_name="Robin",
                      last_name="Tremblay-Twin", email="ROBIN1@example.org")
     db.add(twin)
     db.flush()
-    db.add(Application(organization_id=position.organization_id, position_id=position.id,
-                       candidate_id=twin.id, outcome="declined", note="Strong dock audits."))
+    application = Application(organization_id=position.organization_id,
+                              position_id=position.id, candidate_id=twin.id,
+                              outcome="declined", note="Strong dock audits.")
+    db.add(application)
     db.commit()
+    return application
+
+
+def test_the_same_person_twice_in_one_position_gets_one_letter(db, make_position, manager):
+    """Two applications of one person (one email): the second letter is stopped at freezing."""
+    position = make_position(org=manager.organization, csv=small_csv(2))
+    first = app_of(db, position, "Tremblay1")
+    _add_twin(db, position)
     approve_and_freeze(db, position, manager)
     statuses = {letter_of(db, a).application.candidate.last_name: letter_of(db, a).status
                 for a in db.scalars(select(Application).where(
@@ -399,20 +407,6 @@ def test_pending_candidates_get_no_letter_until_declined_together(db, client, lo
     letters = letters_service.refresh_letters(db, position)
     assert sorted(x.application.candidate.last_name for x in letters) == [
         "Tremblay1", "Tremblay2", "Tremblay3"]
-
-
-def _add_twin(db, position: Position) -> Application:  # noqa: ANN001
-    """A second application of Robin Tremblay1 (same email, other record) to the position."""
-    twin = Candidate(organization_id=position.organization_id, first_name="Robin",
-                     last_name="Tremblay-Twin", email="ROBIN1@example.org")
-    db.add(twin)
-    db.flush()
-    application = Application(organization_id=position.organization_id,
-                              position_id=position.id, candidate_id=twin.id,
-                              outcome="declined", note="Strong dock audits.")
-    db.add(application)
-    db.commit()
-    return application
 
 
 def test_approving_one_letter_stops_a_second_letter_to_the_same_person(db, client, login,
