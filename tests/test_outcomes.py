@@ -441,3 +441,17 @@ def test_approving_all_keeps_the_confirmed_count_and_cancels_the_duplicate(db, c
     assert "Approved 2 letters; 1 was cancelled on a last check" in response.text
     assert letter_of(db, twin).status == "cancelled"
     assert letter_of(db, app_of(db, position, "Tremblay1")).status == "approved"
+
+
+def test_an_import_fills_the_position_only_when_every_opening_has_its_hire(db, make_org):
+    """One hire imported into two openings leaves the position open; one of one fills it."""
+    from recruiter.services.importing import accepted_rows, parse_candidates
+    from recruiter.services.positions import create_position, import_rows
+
+    org = make_org()
+    two = create_position(db, org, title="Two dispatchers", openings=2)
+    one = create_position(db, org, title="One dispatcher")
+    for position in (two, one):
+        import_rows(db, position, accepted_rows(parse_candidates(small_csv(1))))
+    db.commit()
+    assert (two.status, one.status) == ("open", "filled")

@@ -1,39 +1,14 @@
-"""Who gets which letter: the one place that changes an application's outcome and stops letters.
+"""Changing an outcome: the one door through which views, the CLI and imports decide who is hired.
 
-An application's **outcome** decides whether its candidate gets a decline letter; only
-``declined`` does. A **letter's life** is read from three columns (``Letter.status``,
-``Delivery.state`` and ``Batch.state``, see ``letter_life``); this module is the only one that
-moves a letter to ``cancelled`` because of who the candidate is. Every view, CLI command and the
-worker change outcomes through ``change_outcome`` and re-check letters through ``recheck``
-(approval, freezing) or ``blocked_letters`` (the worker, just before sending).
-
-The table of transitions (the README prints it):
-
-==========  =========  ====================================================================
-from        to         effect on the candidate's letter
-==========  =========  ====================================================================
-pending     declined   a decline letter is drafted for review
-pending     hired      no letter; counts against the openings (more hires asks to raise them)
-pending     withdrawn  no letter
-declined    pending    reinstated: every letter that has not left is cancelled
-declined    hired      every letter that has not left is cancelled; a sent one needs confirming
-declined    withdrawn  every letter that has not left is cancelled
-hired       pending    no letter; the position opens again
-hired       declined   needs confirmation, then a decline letter is drafted
-hired       withdrawn  no letter; the position opens again
-withdrawn   pending    no letter
-withdrawn   declined   a decline letter is drafted for review
-withdrawn   hired      no letter; counts against the openings
-==========  =========  ====================================================================
-
-A letter "has left" when it is ``sending``, ``sent`` or ``in_doubt``: nothing can call it back,
-so the effect says so instead. A click never changes another candidate's outcome: replacing
-the hire is a choice the member confirms, with the list of every affected letter.
+The outcomes, the letter's life and the table of transitions are in services/states.py (the
+README prints the table); letters are stopped and checked again by services/rechecks.py. This
+module plans a change (who else it touches, what happens to each letter, whether a person must
+confirm), applies it, keeps the openings and the position's status in step, and re-exports
+the state model so that callers need one import.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -41,212 +16,37 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..errors import RecruiterError
-from ..models import Application, Batch, Candidate, Delivery, Letter, Member, Position
+from ..models import Application, Candidate, Letter, Member, Position
 from . import audit
+from .rechecks import (
+    LetterStopped,
+    blocked_letters,
+    life_of,
+    recheck,
+    restorable,
+    stop_letter,
+)
+from .states import (
+    LEFT,
+    LETTER_LIFE,
+    LETTER_OUTCOME,
+    LIFE_LABELS,
+    OUTCOMES,
+    REASONS,
+    TRANSITIONS,
+    allowed_outcomes,
+    gets_letter,
+    letter_life,
+)
 from .versions import bump_review
 
-OUTCOMES = ("pending", "hired", "declined", "withdrawn")
-LETTER_OUTCOME = "declined"  # the only outcome that gets a decline letter
-LETTER_LIFE = ("draft", "approved", "frozen", "held", "scheduled", "queued", "sending", "sent",
-               "failed", "in_doubt", "cancelled")
-LEFT = ("sending", "sent", "in_doubt")  # may have reached the candidate: cannot be stopped
-LIFE_LABELS = {"draft": "draft", "approved": "approved", "frozen": "frozen", "held": "held",
-               "scheduled": "scheduled", "queued": "queued", "sending": "sending",
-               "sent": "sent", "failed": "failed", "in_doubt": "in doubt",
-               "cancelled": "cancelled"}
-TRANSITIONS: dict[tuple[str, str], str] = {
-    ("pending", "declined"): "a decline letter is drafted for review",
-    ("pending", "hired"): "no letter; counts against the openings",
-    ("pending", "withdrawn"): "no letter",
-    ("declined", "pending"): "reinstated: every letter that has not left is cancelled",
-    ("declined", "hired"): "every letter that has not left is cancelled; a sent one needs "
-                           "confirming",
-    ("declined", "withdrawn"): "every letter that has not left is cancelled",
-    ("hired", "pending"): "no letter; the position opens again",
-    ("hired", "declined"): "needs confirmation, then a decline letter is drafted",
-    ("hired", "withdrawn"): "no letter; the position opens again",
-    ("withdrawn", "pending"): "no letter",
-    ("withdrawn", "declined"): "a decline letter is drafted for review",
-    ("withdrawn", "hired"): "no letter; counts against the openings",
-}
-# Why a letter was stopped: the code goes into the audit (no personal text), the sentence
-# onto the letter.
-REASONS = {
-    "hired": "The candidate is a hire for this position.",
-    "withdrawn": "The candidate withdrew.",
-    "pending": "The candidate was reinstated (pending): no decision, no letter.",
-    "duplicate": "The same person already has a letter for this position.",
-}
+__all__ = ["LEFT", "LETTER_LIFE", "LETTER_OUTCOME", "LIFE_LABELS", "OUTCOMES", "REASONS",
+           "TRANSITIONS", "Change", "LetterStopped", "OutcomeNeedsConfirmation", "Plan",
+           "allowed_outcomes", "blocked_letters", "change_outcome", "decline_pending",
+           "gets_letter", "letter_life", "pending_applications", "plan_outcome", "recheck",
+           "restorable", "set_openings", "stop_letter"]
 
 
-class LetterStopped(RecruiterError):
-    """A letter was cancelled by a re-check; the caller commits, so the reason is kept."""
-
-
-def gets_letter(outcome: str) -> bool:
-    """Whether an application with this outcome gets a decline letter."""
-    return outcome == LETTER_OUTCOME
-
-
-# --- the letter's life ------------------------------------------------------------------------
-
-def letter_life(letter: Letter | None, delivery: Delivery | None = None,
-                batch: Batch | None = None) -> str | None:
-    """Where a letter stands, as one word of LETTER_LIFE; None when there is no letter."""
-    if letter is None:
-        return None
-    if letter.status in ("draft", "approved", "cancelled"):
-        return letter.status
-    if delivery is None:
-        return "sent" if letter.status == "sent" else "frozen"
-    if delivery.state == "held":
-        return "scheduled" if batch is not None and batch.state == "scheduled" else "held"
-    if delivery.state in ("queued", "retry_wait"):
-        return "queued"
-    return delivery.state
-
-
-def _life_of(session: Session, letter: Letter | None) -> str | None:
-    if letter is None:
-        return None
-    deliveries = list(letter.deliveries)
-    delivery = deliveries[0] if deliveries else None
-    batch = session.get(Batch, letter.batch_id) if letter.batch_id else None
-    return letter_life(letter, delivery, batch)
-
-
-def allowed_outcomes(application: Application, life: str | None) -> list[str]:
-    """The outcomes a member may still choose for this application, given its letter's life.
-
-    Once a decline letter may have reached the candidate, only a hire (confirmed) remains.
-    """
-    if life in LEFT:
-        return ["hired"] if application.outcome != "hired" else []
-    return [o for o in ("hired", "declined", "withdrawn", "pending") if o != application.outcome]
-
-
-# --- stopping letters ---------------------------------------------------------------------------
-
-def stop_letter(session: Session, letter: Letter, reason: str, *, step: str,
-                actor: Member | None = None) -> bool:
-    """Cancel a letter that has not left, with its reason; False when it already left.
-
-    Deliveries that wait (held, queued, retry_wait) or failed are cancelled with it; frozen
-    bytes stay for the audit. ``step`` names where it was stopped (outcome, approval,
-    freezing, sending) and goes into the audit event with the reason's code.
-    """
-    life = _life_of(session, letter)
-    if life in LEFT or life == "cancelled":
-        return False
-    for delivery in letter.deliveries:
-        if delivery.state in ("held", "queued", "retry_wait", "failed"):
-            delivery.state = "cancelled"
-            delivery.next_attempt_at = None
-    letter.status = "cancelled"
-    letter.cancel_reason = REASONS.get(reason, reason)
-    letter.cancelled_at = datetime.now(UTC)
-    if letter.frozen_at is None:  # an unfrozen approval is void; a frozen one is evidence
-        letter.approved_at = letter.approved_by_id = None
-        letter.acknowledged = []
-    session.flush()
-    audit.record(session, letter.organization_id, "letter.cancelled", actor=actor,
-                 subject=letter, payload={"reason": reason, "step": step, "was": life})
-    return True
-
-
-def restorable(letter: Letter) -> bool:
-    """Whether a cancelled letter may become a draft again once its candidate is declined.
-
-    Not when it was frozen (its bytes are evidence), nor when it was a second letter to the
-    same person.
-    """
-    return letter.frozen_at is None and letter.cancel_reason != REASONS["duplicate"]
-
-
-def _duplicate_key(candidate: Candidate) -> tuple[str, ...]:
-    if candidate.email:
-        return ("email", candidate.email.casefold())
-    return ("post", candidate.full_name.casefold(), candidate.address_line1.casefold(),
-            candidate.postal_code.replace(" ", "").casefold())
-
-
-def _reason(letter: Letter, first_by_person: dict[tuple[str, ...], int]) -> str | None:
-    application = letter.application
-    if not gets_letter(application.outcome):
-        return application.outcome
-    key = _duplicate_key(application.candidate)
-    if first_by_person.setdefault(key, letter.id) != letter.id:
-        return "duplicate"
-    return None
-
-
-def _first_letters(session: Session, position_id: int) -> dict[tuple[str, ...], int]:
-    """Per person, the letter of the position's earliest application that still stands."""
-    first: dict[tuple[str, ...], int] = {}
-    letters = session.scalars(
-        select(Letter).join(Application).where(Application.position_id == position_id,
-                                               Letter.status != "cancelled")
-        .options(joinedload(Letter.application).joinedload(Application.candidate))
-        .order_by(Application.id))
-    for letter in letters:
-        if gets_letter(letter.application.outcome):
-            first.setdefault(_duplicate_key(letter.application.candidate), letter.id)
-    return first
-
-
-def recheck(session: Session, letters: Sequence[Letter], *, step: str,
-            actor: Member | None = None) -> list[Letter]:
-    """Check the letters against their candidates as they are now; returns those that stand.
-
-    A letter to a hire, a withdrawn or reinstated candidate, or to a person who already has an
-    earlier letter for the position is cancelled with its reason and recorded in the audit.
-    """
-    firsts: dict[int, dict[tuple[str, ...], int]] = {}
-    kept = []
-    for letter in letters:
-        if letter.status == "cancelled":
-            continue
-        position_id = letter.application.position_id
-        if position_id not in firsts:
-            firsts[position_id] = _first_letters(session, position_id)
-        reason = _reason(letter, firsts[position_id])
-        if reason is None or not stop_letter(session, letter, reason, step=step, actor=actor):
-            kept.append(letter)
-    if len(kept) != len(letters):
-        bump_review(session, {x.application.position_id for x in letters})
-    return kept
-
-
-def blocked_letters(session: Session, letter_ids: Iterable[int]) -> dict[int, str]:
-    """The worker's last look before sending: letter id -> reason code, for those that must not go.
-
-    A letter whose candidate is no longer declined, or whose recipient already got (or is
-    being sent) another letter of the same position, is blocked.
-    """
-    ids = list(letter_ids)
-    if not ids:
-        return {}
-    blocked: dict[int, str] = {}
-    rows = session.execute(
-        select(Letter.id, Application.outcome, Application.position_id, Candidate.email)
-        .join(Application, Application.id == Letter.application_id)
-        .join(Candidate, Candidate.id == Application.candidate_id)
-        .where(Letter.id.in_(ids))).all()
-    for letter_id, outcome, position_id, email in rows:
-        if not gets_letter(outcome):
-            blocked[letter_id] = outcome
-        elif email and session.scalar(
-                select(func.count()).select_from(Delivery)
-                .join(Letter, Letter.id == Delivery.letter_id)
-                .join(Application, Application.id == Letter.application_id)
-                .where(Application.position_id == position_id, Letter.id != letter_id,
-                       func.lower(Delivery.recipient) == email.lower(),
-                       Delivery.state.in_(("sent", "sending", "in_doubt")))):
-            blocked[letter_id] = "duplicate"
-    return blocked
-
-
-# --- changing an outcome ----------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Change:
@@ -291,7 +91,7 @@ def _when(moment: datetime | None) -> str:
 
 def _effect(session: Session, application: Application, after: str) -> str:
     letter = _letter_of(session, application)
-    life = _life_of(session, letter)
+    life = life_of(session, letter)
     if gets_letter(after):
         if life is None or (life == "cancelled" and letter is not None
                             and restorable(letter)):

@@ -20,7 +20,7 @@ from ..models import (
     Organization,
     Position,
 )
-from . import audit
+from . import audit, outcomes
 from .importing import CandidateRow, check_hires
 from .mail import valid_address
 from .versions import bump_review, bump_review_of_candidate
@@ -95,7 +95,7 @@ def import_rows(session: Session, position: Position, rows: Iterable[CandidateRo
             for r, cand_id in zip(rows, candidate_ids, strict=True)])
     session.expire(position, ["applications"])
     if any(r.outcome == "hired" for r in rows):
-        _mark_filled(position)
+        outcomes.follow_hires(session, position)  # filled once every opening has its hire
     bump_review(session, position.id)
     session.flush()
     wanted = set(candidate_ids)
@@ -139,12 +139,6 @@ def _known_candidates(session: Session, org_id: int, emails: set[str]) -> dict[s
                 func.lower(Candidate.email).in_(wanted[start:start + _IN_CHUNK]))):
             known.setdefault((email or "").lower(), cand_id)
     return known
-
-
-def _mark_filled(position: Position) -> None:
-    if position.status == "open":
-        position.status = "filled"
-        position.filled_at = datetime.now(UTC)
 
 
 def hire_of(position: Position) -> Application | None:
