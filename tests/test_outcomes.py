@@ -409,14 +409,23 @@ def test_pending_candidates_get_no_letter_until_declined_together(db, client, lo
         "Tremblay1", "Tremblay2", "Tremblay3"]
 
 
-def test_approving_one_letter_stops_a_second_letter_to_the_same_person(db, client, login,
-                                                                      make_position):
-    """Single approval re-checks the person: the twin's letter is cancelled, and stays so."""
+@pytest.fixture
+def twin_drafts(db, login, make_position):  # noqa: ANN001, ANN201
+    """A signed-in manager's position with drafts for Robin Tremblay1 and for their twin.
+
+    The twin is a second application of the same person; returns (position, twin).
+    """
     member = login("manager")
     position = make_position(org=member.organization, csv=small_csv(2))
     twin = _add_twin(db, position)
     letters_service.refresh_letters(db, position)
     db.commit()
+    return position, twin
+
+
+def test_approving_one_letter_stops_a_second_letter_to_the_same_person(db, client, twin_drafts):
+    """Single approval re-checks the person: the twin's letter is cancelled, and stays so."""
+    _, twin = twin_drafts
     letter = letter_of(db, twin)
     response = client.post(f"/letters/{letter.id}/approve", data={"acknowledge": "y"},
                            follow_redirects=True)
@@ -427,14 +436,10 @@ def test_approving_one_letter_stops_a_second_letter_to_the_same_person(db, clien
     assert event.payload == {"reason": "duplicate", "step": "approval", "was": "draft"}
 
 
-def test_approving_all_keeps_the_confirmed_count_and_cancels_the_duplicate(db, client, login,
-                                                                          make_position):
+def test_approving_all_keeps_the_confirmed_count_and_cancels_the_duplicate(db, client,
+                                                                          twin_drafts):
     """Approve-all with the count the member saw approves the rest and says one was stopped."""
-    member = login("manager")
-    position = make_position(org=member.organization, csv=small_csv(2))
-    twin = _add_twin(db, position)
-    letters_service.refresh_letters(db, position)
-    db.commit()
+    position, twin = twin_drafts
     response = client.post(f"/positions/{position.id}/letters/approve",
                            data={"expected_count": "3", "acknowledge": "y"},
                            follow_redirects=True)
