@@ -372,17 +372,26 @@ def load(url: str, cookies, pages: dict[str, str], clients: int, requests_per_pa
     return results, seconds
 
 
-def export(server: Server, path: str, cookies) -> tuple[float, int, float, int]:  # noqa: ANN001
-    """Download one export: (seconds, bytes, peak RSS MB of the server, files in the ZIP)."""
+def export(server: Server, path: str, cookies, form_page: str  # noqa: ANN001
+           ) -> tuple[float, int, float, int]:
+    """Download one export: (seconds, bytes, peak RSS MB of the server, files in the ZIP).
+
+    Exports are POSTs (they write an audit event), so the CSRF token comes from the page that
+    offers the button, as a browser's would.
+    """
     import requests
 
     session = requests.Session()
     session.cookies.update(cookies)
+    page = session.get(server.url + form_page, timeout=600).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert token is not None, f"no form on {form_page}"
     server.reset_peak()
     start = time.perf_counter()
     size = 0
     buffer = io.BytesIO()
-    with session.get(server.url + path, stream=True, timeout=1800) as response:
+    with session.post(server.url + path, data={"csrf_token": token.group(1)}, stream=True,
+                      timeout=1800) as response:
         assert response.status_code == 200, response.status_code
         for chunk in response.iter_content(1 << 16):
             size += len(chunk)
@@ -508,14 +517,16 @@ def main(argv: list[str] | None = None) -> int:
             count, pdf_kib = make_sent(folder, position_id)
             print(f"\nexports: {count} letters made sent with stored bytes (PDF {pdf_kib:.0f} "
                   f"KiB each) in {time.perf_counter() - start:.1f} s, outside the timing")
-            for name, path in (
-                    ("audit evidence ZIP", f"/audit/positions/{position_id}/export.zip"),
-                    ("letters ZIP, streamed", f"/positions/{position_id}/letters.zip")):
+            for name, path, form_page in (
+                    ("audit evidence ZIP", f"/audit/positions/{position_id}/export.zip",
+                     f"/audit/positions/{position_id}"),
+                    ("letters ZIP, streamed", f"/positions/{position_id}/letters.zip",
+                     f"/positions/{position_id}/letters")):
                 server = Server.start(folder, ROOT)  # a fresh process for each export
                 try:
                     admin = signed_in(server.url, ADMIN)
                     before = server.status_kb("VmRSS") / 1024
-                    seconds_, size, peak, files = export(server, path, admin.cookies)
+                    seconds_, size, peak, files = export(server, path, admin.cookies, form_page)
                     exports.append((name, seconds_, size, peak, files, before))
                 finally:
                     server.stop()

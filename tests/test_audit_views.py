@@ -96,8 +96,7 @@ def _pages(sent: Sent) -> list[str]:
             f"/audit/positions/{p}?page=1&events=2", f"/audit/letters/{x}",
             f"/audit/letters/{x}/email", f"/audit/letters/{x}/source",
             f"/audit/letters/{x}/letter.pdf", f"/audit/letters/{sent.post_letter.id}",
-            f"/audit/letters/{sent.post_letter.id}/letter.pdf", "/audit/settings",
-            f"/audit/positions/{p}/export.zip"]
+            f"/audit/letters/{sent.post_letter.id}/letter.pdf", "/audit/settings"]
 
 
 def _events(db, org: Organization) -> list[AuditEvent]:  # noqa: ANN001
@@ -112,7 +111,7 @@ def test_an_auditor_reads_every_audit_page_and_the_export(client, login, sent) -
     for url in _pages(sent):
         with _as(client, "GET", url) as response:
             assert response.status_code == 200, url
-    with _as(client, "GET", f"/audit/positions/{sent.position.id}/export.zip") as response:
+    with _as(client, "POST", f"/audit/positions/{sent.position.id}/export.zip") as response:
         archive = zipfile.ZipFile(io.BytesIO(response.data))
     names = archive.namelist()
     assert len([n for n in names if n.endswith(".eml")]) == EMAILS
@@ -146,7 +145,8 @@ def test_a_manager_cannot_open_the_audit_pages(client, login, sent) -> None:  # 
     for url in _pages(sent):
         with _as(client, "GET", url) as response:
             assert response.status_code == 403, url
-    for url in ("/audit/verify", "/audit/settings", "/audit/erasure"):
+    for url in ("/audit/verify", "/audit/settings", "/audit/erasure",
+                f"/audit/positions/{sent.position.id}/export.zip"):
         assert _as(client, "POST", url, data={"months": "3"}).status_code == 403, url
     assert 'href="/audit"' not in _as(client, "GET", "/positions").text
 
@@ -156,10 +156,11 @@ def test_a_member_of_another_organization_gets_404(client, login, make_org, sent
     login("admin", org=make_org("Elsewhere Ltd"))
     p, x = sent.position.id, sent.letter.id
     for url in (f"/audit/positions/{p}", f"/audit/letters/{x}", f"/audit/letters/{x}/email",
-                f"/audit/letters/{x}/source", f"/audit/letters/{x}/letter.pdf",
-                f"/audit/positions/{p}/export.zip"):
+                f"/audit/letters/{x}/source", f"/audit/letters/{x}/letter.pdf"):
         with _as(client, "GET", url) as response:
             assert response.status_code == 404, url
+    with _as(client, "POST", f"/audit/positions/{p}/export.zip") as response:
+        assert response.status_code == 404
     overview = _as(client, "GET", "/audit").text
     assert sent.position.title not in overview and "No letters have been frozen yet" in overview
 
@@ -222,11 +223,21 @@ def test_the_position_page_shows_who_got_what_and_the_timeline(client, login, se
     assert f'href="/audit/letters/{sent.letter.id}"' in timeline
 
 
+def test_exports_are_not_reachable_by_get(db, client, login, sent) -> None:  # noqa: ANN001
+    """A GET of an export is refused and writes no audit event (no cross-site event writing)."""
+    login("auditor", org=sent.org)
+    before = len(_events(db, sent.org))
+    for url in (f"/audit/positions/{sent.position.id}/export.zip",
+                f"/positions/{sent.position.id}/letters.zip"):
+        assert _as(client, "GET", url).status_code == 405, url
+    assert len(_events(db, sent.org)) == before
+
+
 def test_the_browser_export_is_audit_logged(db, client, login, sent) -> None:  # noqa: ANN001
     """Exporting records an export.position event by the member, before the download."""
     auditor = login("auditor", org=sent.org)
     before = _events(db, sent.org)
-    with _as(client, "GET", f"/audit/positions/{sent.position.id}/export.zip") as response:
+    with _as(client, "POST", f"/audit/positions/{sent.position.id}/export.zip") as response:
         assert response.status_code == 200 and response.mimetype == "application/zip"
         assert "evidence-position-" in response.headers["Content-Disposition"]
         assert int(response.headers["Content-Length"]) == len(response.data)

@@ -368,7 +368,7 @@ def test_vancouver_flow(browser, server: Server, tmp_path: Path) -> None:  # noq
 
     # 8. The ZIP holds 29 letters: a PDF each, and an .eml for everyone with an address.
     with page.expect_download() as info:
-        page.get_by_role("link", name="Download all (ZIP)").click()
+        page.get_by_role("button", name="Download all (ZIP)").click()
     download = info.value
     failure = download.failure()  # waits for the end of the stream
     assert failure is None, f"the ZIP download failed ({failure}): see the server log above"

@@ -491,7 +491,7 @@ def test_browser_import_of_an_ats_export(client, db, login, tmp_path: Path) -> N
     gus = next(x for x in live if x.application.candidate.last_name == "van der Berg")
     assert gus.text.startswith("Dear Gustaaf,")
 
-    archive = zipfile.ZipFile(io.BytesIO(client.get(f"/positions/{position.id}/letters.zip")
+    archive = zipfile.ZipFile(io.BytesIO(client.post(f"/positions/{position.id}/letters.zip")
                                          .data))
     names = archive.namelist()
     assert len([n for n in names if n.endswith(".pdf")]) == len(DECLINED)

@@ -259,7 +259,7 @@ def test_failing_letter_breaks_no_page_and_cannot_be_approved(client, db, login,
     pdf = client.get(f"/letters/{letter.id}/letter.pdf")
     assert pdf.status_code == 409 and "division by zero" in pdf.text
 
-    response = client.get(f"/positions/{position.id}/letters.zip")
+    response = client.post(f"/positions/{position.id}/letters.zip")
     assert response.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(response.data))
     assert not any("Okafor" in name for name in archive.namelist())

@@ -103,10 +103,14 @@ def position(position_id: int) -> str:
                            keep_until=retention.keep_until(pos, _org()))
 
 
-@bp.get("/audit/positions/<int:position_id>/export.zip")
+@bp.post("/audit/positions/<int:position_id>/export.zip")
 @requires("audit")
 def export(position_id: int) -> Response:
-    """The evidence ZIP of a position; the export itself goes into the audit chain."""
+    """The evidence ZIP of a position; the export itself goes into the audit chain.
+
+    A POST with the form's CSRF token: a GET that writes an audit event would let another
+    site add events in a member's name.
+    """
     pos = get_position(db.session, org_id(), position_id)
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     try:

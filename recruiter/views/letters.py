@@ -213,10 +213,10 @@ def unapprove(letter_id: int) -> Response:
     return redirect(url_for("letters.show", letter_id=letter.id))
 
 
-@bp.get("/positions/<int:position_id>/letters.zip")
+@bp.post("/positions/<int:position_id>/letters.zip")
 @requires("read")
 def download_zip(position_id: int) -> Response:
-    """Every letter as PDF and .eml in one ZIP, streamed."""
+    """Every letter as PDF and .eml in one ZIP, streamed; a POST, since it is audit-logged."""
     position = get_position(db.session, org_id(), position_id)
     audit.record(db.session, position.organization_id, "export.letters_zip",
                  actor=current_user, subject=position)
