@@ -250,3 +250,27 @@ def test_render_emails_over_processes_matches_one_process(monkeypatch: pytest.Mo
     parallel = render_emails(items, processes=2, chunk=3)
     assert [(r.content_hash, r.recipient, summary(r.eml)) for r in parallel] == \
         [(r.content_hash, r.recipient, summary(r.eml)) for r in serial]
+
+
+@pytest.mark.parametrize("builder", ["one", "batch"])
+def test_internationalized_addresses_make_valid_to_headers(builder) -> None:  # noqa: ANN001
+    """An IDN domain is written in its ASCII form; a non-ASCII mailbox as SMTPUTF8 UTF-8.
+
+    Never as an encoded word inside the address (``idn@=?utf-8?q?ex=C3=A4mple?=.com``).
+    """
+    from recruiter.services.mail import Envelope, Mail, build_message, build_messages
+
+    def to_line(recipient: str) -> bytes:
+        envelope = Envelope("Jordan Reyes", "hiring@harbourair.example.com", "Zoë Lefebvre",
+                            recipient, "<letter-1@harbourair.example.com>")
+        data = (build_message(envelope, subject="Your application", text="Hi", html="<p>Hi</p>")
+                .as_bytes() if builder == "one" else
+                build_messages([Mail(envelope, "Your application", "Hi", "<p>Hi</p>")])[0])
+        return next(line for line in data.splitlines() if line.startswith(b"To:"))
+
+    idn = to_line("idn@exämple.com")
+    assert idn.endswith(b"<idn@xn--exmple-cua.com>") and b"?q?ex" not in idn
+    parsed = message_from_bytes(b"To: " + idn[4:] + b"\r\n\r\n", policy=policy.strict)
+    assert parsed["To"].addresses[0].addr_spec == "idn@xn--exmple-cua.com"
+    utf8 = to_line("jöran@exämple.com")
+    assert "<jöran@xn--exmple-cua.com>".encode() in utf8 and b"=?" not in utf8

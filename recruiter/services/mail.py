@@ -95,6 +95,10 @@ def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str, *, s
                          (envelope.sender_name, "sender name"),
                          (envelope.message_id, "Message-ID")):
         check_header(value, field)
+    if not (to.rpartition("@")[0].isascii() and sender.rpartition("@")[0].isascii()):
+        # A mailbox name beyond ASCII can only travel as SMTPUTF8 (RFC 6532): raw UTF-8
+        # headers, never an encoded word inside an address, which no server can deliver.
+        policy = policy.clone(utf8=True)
     msg = EmailMessage(policy=policy)
     msg["Subject"] = subject
     msg["From"] = _address(envelope.sender_name, sender)
@@ -121,7 +125,16 @@ def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str, *, s
 
 
 def _address(name: str, email: str) -> Address:
+    """The header address; an internationalized domain in its ASCII (IDNA) form.
+
+    Written as Unicode, the policy would encode the domain as an encoded word
+    (``idn@=?utf-8?q?ex=C3=A4mple?=.com``), which is not an address at all.
+    """
     local, _, domain = email.rpartition("@")
+    try:
+        domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:  # beyond IDNA 2003: the SMTPUTF8 policy writes it as it is
+        pass
     return Address(display_name=name, username=local, domain=domain)
 
 
