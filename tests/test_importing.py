@@ -197,9 +197,28 @@ def test_cp1252_fallback() -> None:
     assert parsed.rows[0].note == "It’s a “great” fit – really"
 
 
-def test_bytes_that_are_neither_utf8_nor_cp1252() -> None:
-    """A byte undefined in Windows-1252 makes the file unreadable, naming the line."""
-    assert "Line 3" in refusal(b"name\nMaya\nZo\x81\n")
+def test_cp1252_fallback_says_what_it_guessed() -> None:
+    """A Windows-1252 file is read with a note that it was not UTF-8, naming the guess."""
+    data = make_csv("first_name,last_name", "José,Núñez", encoding="cp1252")
+    parsed = parse_candidates(data)
+    assert (parsed.rows[0].first_name, parsed.rows[0].last_name) == ("José", "Núñez")
+    assert "read as Windows-1252" in parsed.encoding_warning
+
+
+def test_shift_jis_is_detected_not_garbled() -> None:
+    """A Shift JIS file is read as Japanese with a warning to check it, never as cp1252."""
+    data = make_csv("first_name,last_name,email,note",
+                    "太郎,山田,taro@example.jp,物流の経験が豊富です。",
+                    "花子,佐藤,hanako@example.jp,丁寧な応募書類でした。", encoding="shift_jis")
+    parsed = parse_candidates(data)
+    assert [(r.first_name, r.last_name) for r in parsed.rows] == [("太郎", "山田"),
+                                                                  ("花子", "佐藤")]
+    assert "Shift JIS" in parsed.encoding_warning and "not sure" in parsed.encoding_warning
+
+
+def test_a_utf8_file_has_no_encoding_warning() -> None:
+    """UTF-8 needs no guess and shows no warning."""
+    assert parse_candidates(make_csv("first_name", "Zoë")).encoding_warning == ""
 
 
 def test_bom_with_invalid_utf8_is_refused() -> None:

@@ -11,7 +11,6 @@ an ``ImportMapping`` carries the choices the person importing made over those pr
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
@@ -25,6 +24,7 @@ from ..models.hiring import OUTCOMES, STAGES, full_name
 from . import ats
 from .ats import ImportMapping
 from .emails import normalize_email
+from .encodings import Decoded, decode_csv
 from .names import greeting_name, split_full_name
 
 __all__ = ["MAX_BYTES", "MAX_ROWS", "OUTCOMES", "STAGES", "CandidateRow", "ImportMapping",
@@ -118,6 +118,7 @@ class ParsedImport:
     delimiter: str
     total_rows: int
     skipped_rows: int
+    encoding_warning: str = ""  # the file was not UTF-8: which encoding was guessed, and how sure
     headers: list[tuple[str, str]] = field(default_factory=list)
     unknown_values: dict[str, list[str]] = field(default_factory=dict)
     mapped_values: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
@@ -142,7 +143,7 @@ def parse_candidates(data: bytes, existing_emails: Iterable[str] = (),
                      mapping: ImportMapping | None = None) -> ParsedImport:
     """Read a candidate CSV; row problems are collected, file problems raise."""
     mapping = mapping or ImportMapping()
-    text, encoding, delimiter = _open(data)
+    text, decoded, delimiter = _open(data)
     checker = _RowChecker(delimiter, existing_emails, mapping)
     layout: _Layout | None = None
     rows: list[CandidateRow] = []
@@ -175,7 +176,8 @@ def parse_candidates(data: bytes, existing_emails: Iterable[str] = (),
     if not total:
         raise CandidateImportError("The file has a header row but no candidates.")
     return ParsedImport(rows=rows, problems=problems, columns=layout.columns,
-                        ignored_columns=layout.ignored, encoding=encoding, delimiter=delimiter,
+                        ignored_columns=layout.ignored, encoding=decoded.encoding,
+                        encoding_warning=decoded.warning, delimiter=delimiter,
                         total_rows=total, skipped_rows=skipped, headers=layout.headers,
                         unknown_values={k: list(v.values()) for k, v in checker.unknown.items()},
                         mapped_values={k: list(v.values()) for k, v in checker.mapped.items()},
@@ -218,40 +220,16 @@ def check_hires(rows: Iterable[CandidateRow], openings: int, already_hired: int 
             f"{plural}; raise the number of openings first, or correct the file.")
 
 
-def _open(data: bytes) -> tuple[str, str, str]:
-    """(text, encoding, delimiter) of a candidate file, or a refusal."""
+def _open(data: bytes) -> tuple[str, Decoded, str]:
+    """(text, how it was decoded, delimiter) of a candidate file, or a refusal."""
     if len(data) > MAX_BYTES:
         raise CandidateImportError(f"The file is larger than {MAX_BYTES // 2**20} MB; "
                                    "split it into smaller files.")
-    text, encoding = _decode(data)
+    decoded = decode_csv(data)
+    text = decoded.text
     if not text.strip(" \t\r\n,;"):
         raise CandidateImportError("The file is empty.")
-    return text, encoding, max(DELIMITERS, key=lambda d: _header_score(text, d))
-
-
-def _decode(data: bytes) -> tuple[str, str]:
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        raise CandidateImportError("The file is UTF-16 text; save it as \"CSV UTF-8\" instead.")
-    if data.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0")):
-        raise CandidateImportError("This is a spreadsheet workbook, not a CSV file; save it as "
-                                   "\"CSV UTF-8\" first.")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        if data.startswith(codecs.BOM_UTF8):
-            # The BOM promises UTF-8, so guessing another encoding would garble names.
-            raise CandidateImportError(f"The file is marked as UTF-8 but line {line} is not; "
-                                       "save it again as \"CSV UTF-8\".") from exc
-        try:
-            return data.decode("cp1252"), "cp1252"
-        except UnicodeDecodeError as again:
-            line = data.count(b"\n", 0, again.start) + 1
-            raise CandidateImportError(f"Line {line} of the file is neither UTF-8 nor "
-                                       "Windows-1252 text; save it as \"CSV UTF-8\".") from again
-    if text.startswith("\ufeff"):
-        return text[1:], "utf-8-sig"
-    return text, "utf-8"
+    return text, decoded, max(DELIMITERS, key=lambda d: _header_score(text, d))
 
 
 def _reader(text: str, delimiter: str) -> Iterable[list[str]]:

@@ -23,7 +23,12 @@ import unicodedata
 from dataclasses import dataclass
 
 from nameparser import HumanName
-from nameparser.config import CONSTANTS
+from nameparser.config import Constants
+
+# Our own copy of nameparser's word lists, never its shared module-wide one: nameparser knows
+# the family-name particles bin and ibn only in Latin letters.
+CONSTANTS = Constants()
+CONSTANTS.prefixes.add("بن", "بنت", "ابن")
 
 _CJK = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL")
 
@@ -68,7 +73,7 @@ def split_full_name(full: str) -> SplitName:
     # is a second per 5,000 rows, and the preview parses the file on every update.
     if len(words) == 2 and all(map(_plain_word, words)):
         return SplitName(words[0], words[1])
-    parsed = HumanName(full)
+    parsed = HumanName(full, constants=CONSTANTS)
     first = " ".join(p for p in (parsed.first, parsed.middle) if p)
     last = parsed.last
     if not first and not last:  # only a title or a suffix: keep what was written
