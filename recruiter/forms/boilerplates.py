@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length, ValidationError
+from wtforms.validators import DataRequired, Length
+
+from . import single_line
 
 BODY_MAX = 20_000
 
@@ -16,15 +18,11 @@ def _optional_int(value: object) -> int | None:
     return int(value)  # type: ignore[call-overload]
 
 
-def _single_line(form: FlaskForm, field: StringField) -> None:
-    if field.data and any(c in field.data for c in "\r\n\0"):
-        raise ValidationError("Use a single line, without line breaks.")
-
 
 class NewBoilerplateForm(FlaskForm):
     """A new boilerplate, copied from an existing one."""
 
-    title = StringField("Title", validators=[DataRequired(), Length(max=200), _single_line],
+    title = StringField("Title", validators=[DataRequired(), Length(max=200), single_line],
                         description="For example \u201cWarehouse roles, after interview\u201d.")
     copy_from = SelectField("Start from a copy of", coerce=int)
 
@@ -32,7 +30,7 @@ class NewBoilerplateForm(FlaskForm):
 class BoilerplateForm(FlaskForm):
     """Subject and body, and the candidate the preview is rendered for."""
 
-    subject = StringField("Subject", validators=[DataRequired(), Length(max=300), _single_line],
+    subject = StringField("Subject", validators=[DataRequired(), Length(max=300), single_line],
                           render_kw={"class": "mono", "spellcheck": "true"})
     body = TextAreaField("Body", validators=[DataRequired(), Length(max=BODY_MAX)],
                          description="Markdown, with merge fields such as "

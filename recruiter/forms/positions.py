@@ -26,22 +26,18 @@ from wtforms.validators import (
 from ..models import STAGES
 from ..services import ats
 from ..services.ats import ImportMapping
-from . import options
+from . import options, single_line
 
 AUTO_BOILERPLATE = "auto"
 MAX_UPLOAD = 20 * 1024 * 1024
 
 
-def _single_line(form: FlaskForm, field: StringField) -> None:
-    if field.data and any(c in field.data for c in "\r\n\0"):
-        raise ValidationError("Use a single line, without line breaks.")
-
 
 class PositionForm(FlaskForm):
     """Title, location and the boilerplate its letters use."""
 
-    title = StringField("Title", validators=[DataRequired(), Length(max=200), _single_line])
-    location = StringField("Location", validators=[Length(max=200), _single_line])
+    title = StringField("Title", validators=[DataRequired(), Length(max=200), single_line])
+    location = StringField("Location", validators=[Length(max=200), single_line])
     openings = IntegerField(
         "Openings", default=1, validators=[Optional(), NumberRange(min=1, max=1000)],
         description="How many people this position hires. Marking more hires asks first.")
@@ -96,17 +92,17 @@ def import_mapping_from(formdata: Mapping[str, str], headers: list[str]) -> Impo
 class CandidateForm(FlaskForm):
     """One candidate's details and how their letter travels."""
 
-    first_name = StringField("First name", validators=[Length(max=200), _single_line])
-    last_name = StringField("Last name", validators=[Length(max=200), _single_line])
-    email = EmailField("Email", validators=[Optional(), Length(max=320), _single_line],
+    first_name = StringField("First name", validators=[Length(max=200), single_line])
+    last_name = StringField("Last name", validators=[Length(max=200), single_line])
+    email = EmailField("Email", validators=[Optional(), Length(max=320), single_line],
                        description="Leave empty to send the letter by post.")
-    address_line1 = StringField("Address", validators=[Length(max=300), _single_line])
-    address_line2 = StringField("Address line 2", validators=[Length(max=300), _single_line])
-    city = StringField("City", validators=[Length(max=200), _single_line])
-    region = StringField("Region or state", validators=[Length(max=200), _single_line])
-    postal_code = StringField("Postal code", validators=[Length(max=40), _single_line])
-    country = StringField("Country", validators=[Length(max=200), _single_line])
-    language = StringField("Language", default="en", validators=[Length(max=16), _single_line])
+    address_line1 = StringField("Address", validators=[Length(max=300), single_line])
+    address_line2 = StringField("Address line 2", validators=[Length(max=300), single_line])
+    city = StringField("City", validators=[Length(max=200), single_line])
+    region = StringField("Region or state", validators=[Length(max=200), single_line])
+    postal_code = StringField("Postal code", validators=[Length(max=40), single_line])
+    country = StringField("Country", validators=[Length(max=200), single_line])
+    language = StringField("Language", default="en", validators=[Length(max=16), single_line])
     stage = SelectField("Stage reached", choices=options((s, s.title()) for s in STAGES))
     channel = SelectField("Send by", choices=options([
         ("auto", "Email when there is an address"), ("email", "Email"), ("post", "Post")]))

@@ -26,6 +26,7 @@ from .ats import ImportMapping
 from .emails import normalize_email
 from .encodings import Decoded, decode_csv
 from .names import greeting_name, split_full_name
+from .text import single_line_problem
 
 __all__ = ["MAX_BYTES", "MAX_ROWS", "OUTCOMES", "STAGES", "CandidateRow", "ImportMapping",
            "ParsedImport", "RowProblem", "accepted_rows", "check_hires", "parse_candidates",
@@ -50,7 +51,6 @@ _LABELS = {"first_name": "first name", "last_name": "last name", "address_line1"
            "address_line2": "address line 2", "postal_code": "postal code",
            "internal_note": "internal note", "salutation": "greeting name"}
 # Everything str.splitlines() breaks on: any of these would split a header or an address line.
-_LINE_BREAK = re.compile("[\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*")
 
 
@@ -338,8 +338,8 @@ class _RowChecker:
         for name, value in values.items():
             if "\0" in value:
                 problem(name, f"the {_label(name)} contains a NUL character, which is not allowed.")
-            elif name not in _MULTILINE and _LINE_BREAK.search(value):
-                problem(name, f"the {_label(name)} contains a line break; it must fit on one line.")
+            elif name not in _MULTILINE and (why := single_line_problem(value)):
+                problem(name, f"the {_label(name)} {why}.")
             else:
                 continue
             bad.add(name)
