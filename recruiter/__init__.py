@@ -26,6 +26,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         template_folder=str(TEMPLATES_DIR),
     )
     register_config(app, config)
+    register_request_limits(app)  # first, so no other hook reads an oversized body
     register_extensions(app)
     register_blueprints(app)
     register_cli(app)
@@ -59,6 +60,26 @@ def register_config(app: Flask, config: Mapping[str, Any] | None) -> None:
     app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
 
 
+def register_request_limits(app: Flask) -> None:
+    """Trust PROXY_COUNT proxies for the client address, and refuse oversized bodies unread."""
+    from flask import abort, request
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
+    proxies = int(app.config.get("PROXY_COUNT") or 0)
+    if proxies:  # only then is X-Forwarded-For believed: anyone can send the header
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
+
+    @app.before_request
+    def _body_limit() -> None:
+        # Before any handler or CSRF check reads the form: the Content-Length is refused
+        # unread, and a body without one is cut off by Werkzeug at the same limit.
+        if request.endpoint not in app.config["UPLOAD_ENDPOINTS"]:
+            request.max_content_length = app.config["FORM_MAX_CONTENT_LENGTH"]
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            abort(413)
+
+
 def _instance_secret(path: Path) -> str:
     """Read the instance's secret key, creating it once with owner-only permissions."""
     try:
@@ -87,8 +108,16 @@ def register_extensions(app: Flask) -> None:
     login.login_message_category = "info"
 
     @login.user_loader
-    def load_member(member_id: str):  # noqa: ANN202
-        return db.session.get(models.Member, int(member_id))
+    def load_member(session_id: str):  # noqa: ANN202
+        # "id:version" (Member.get_id): a session from before the version was raised has
+        # ended, and so has one from before versions existed (a bare id).
+        member_id, _, version = session_id.partition(":")
+        if not (member_id.isdigit() and version.isdigit()):
+            return None
+        member = db.session.get(models.Member, int(member_id))
+        if member is None or member.session_version != int(version):
+            return None
+        return member
 
     from .queue import init_queue
 

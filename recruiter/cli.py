@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -15,6 +16,7 @@ from flask.cli import AppGroup, FlaskGroup
 
 from .errors import CandidateImportError, RecruiterError
 from .extensions import db
+from .services.text import single_line_problem
 
 
 def main() -> None:
@@ -83,6 +85,14 @@ def friendly_command(command: click.Command) -> click.Command:
     return command
 
 
+def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Click callback: the option is one line, without control characters or overrides."""
+    problem = single_line_problem(value)
+    if problem:
+        raise click.BadParameter(f"this {problem}.")
+    return value
+
+
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
@@ -111,8 +121,23 @@ def serve(host: str, port: int, demo: bool) -> None:
         click.echo(f"Demo login: {login[0]}  password: {login[1]}")
     click.echo(f"Instance folder: {app.instance_path}")
     _start_worker_in_process()
-    # Not app.run(): Flask ignores that inside its own CLI.
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    # SIGTERM (a service manager, `kill`) stops the server as Ctrl+C does, so that the exit
+    # handlers run and the PDF and email workers and their fork server stop with it; the
+    # default handler would end this process alone and leave them running.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        # Not app.run(): Flask ignores that inside its own CLI.
+        run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        from .services import workers
+
+        workers.shutdown()
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _start_worker_in_process() -> None:
@@ -147,8 +172,10 @@ def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 @click.command("merge")
 @click.argument("candidates", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--position", "position", required=True, help="The position's title.")
-@click.option("--differentiator", default="", help="What set the hire apart, in one phrase.")
+@click.option("--position", "position", required=True, help="The position's title.",
+              callback=one_line)
+@click.option("--differentiator", default="", help="What set the hire apart, in one phrase.",
+              callback=one_line)
 @click.option("--format", "fmt", type=click.Choice(["pdf", "eml", "txt"]), default="pdf",
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -156,10 +183,12 @@ def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
               help="A shipped boilerplate, a boilerplate folder or a body file "
                    "(default: the shipped one for each candidate's stage).")
 @click.option("--skip-invalid", is_flag=True, help="Import the valid rows, list the rest.")
-@click.option("--org", "org_name", default="our company", show_default=True)
-@click.option("--sender", "sender_name", default="The hiring team", show_default=True)
-@click.option("--sender-title", default="")
-@click.option("--sender-email", default="hiring@example.com", show_default=True)
+@click.option("--org", "org_name", default="our company", show_default=True, callback=one_line)
+@click.option("--sender", "sender_name", default="The hiring team", show_default=True,
+              callback=one_line)
+@click.option("--sender-title", default="", callback=one_line)
+@click.option("--sender-email", default="hiring@example.com", show_default=True,
+              callback=one_line)
 @click.option("--page-size", type=click.Choice(["A4", "letter"]), default="A4",
               show_default=True)
 @_mapping_options
@@ -194,10 +223,11 @@ positions = AppGroup("positions", help="Create and manage positions.")
 
 @positions.command("add")
 @click.argument("candidates", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--title", required=True)
-@click.option("--location", default="")
-@click.option("--differentiator", default="")
-@click.option("--org", "org_name", default=None, help="Organization (default: the only one).")
+@click.option("--title", required=True, callback=one_line)
+@click.option("--location", default="", callback=one_line)
+@click.option("--differentiator", default="", callback=one_line)
+@click.option("--org", "org_name", default=None,
+              help="Organization id or exact name (default: the only one); created if new.")
 @click.option("--skip-invalid", is_flag=True)
 @_mapping_options
 @friendly
@@ -229,10 +259,10 @@ def _organization(name: str | None):  # noqa: ANN202
     from sqlalchemy import select
 
     from .models import Organization
-    from .services.accounts import create_organization, find_organization
+    from .services.accounts import create_organization
 
     if name:
-        return find_organization(db.session, name) or create_organization(db.session, name)
+        return _find_or_create(name)
     orgs = db.session.scalars(select(Organization).limit(2)).all()
     if len(orgs) == 1:
         return orgs[0]
@@ -241,21 +271,39 @@ def _organization(name: str | None):  # noqa: ANN202
     raise RecruiterError("There are several organizations; name one with --org.")
 
 
+def _find_or_create(name: str):  # noqa: ANN202
+    """The organization with this id or exact name; a new one only when no name is close.
+
+    ``find_organization`` refuses a name that matches only in another case, so a new
+    organization is created only when nothing matches even case-insensitively; a number that
+    is no organization's id is refused rather than becoming a name.
+    """
+    from .services.accounts import create_organization, find_organization
+
+    org = find_organization(db.session, name)
+    if org is not None:
+        return org
+    if name.strip().isdigit():
+        raise RecruiterError(f"There is no organization with id {name.strip()}.")
+    return create_organization(db.session, name)
+
+
 users = AppGroup("users", help="Manage members.")
 
 
 @users.command("create")
-@click.option("--org", "org_name", required=True)
+@click.option("--org", "org_name", required=True,
+              help="Organization id or exact name; created if no name matches in any case.")
 @click.option("--email", required=True)
 @click.option("--role", type=click.Choice(["admin", "manager", "auditor"]), required=True)
 @click.option("--name", default="")
 @friendly
 def users_create(org_name: str, email: str, role: str, name: str) -> None:
     """Create a member; the password is read from standard input."""
-    from .services.accounts import create_member, create_organization, find_organization
+    from .services.accounts import create_member
 
     password = sys.stdin.readline().rstrip("\r\n")
-    org = find_organization(db.session, org_name) or create_organization(db.session, org_name)
+    org = _find_or_create(org_name)
     member = create_member(db.session, org, email=email, role=role, password=password,
                            name=name)
     db.session.commit()

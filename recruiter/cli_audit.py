@@ -14,31 +14,60 @@ from .errors import RecruiterError
 from .extensions import db
 from .models import Position
 from .services import audit as audit_service
-from .services import evidence, retention
+from .services import checkpoints, evidence, retention
 from .services.accounts import find_organization
 
 audit = AppGroup("audit", help="Prove what each candidate received; keep data only as allowed.")
 
 
 def _org(name: str | None):  # noqa: ANN202
+    """The organization with this id or exact name; an ambiguous one is refused, listed."""
     if name is None:
         return None
     org = find_organization(db.session, name)
     if org is None:
-        raise RecruiterError(f"There is no organization called {name!r}.")
+        raise RecruiterError(f"There is no organization with the id or name {name!r}.")
     return org
 
 
+def _key() -> bytes:
+    return checkpoints.checkpoint_key(current_app.config["SECRET_KEY"])
+
+
 @audit.command("verify")
-@click.option("--org", "org_name", default=None, help="Only this organization.")
-def verify(org_name: str | None) -> None:
+@click.option("--org", "org_name", default=None, help="Only this organization (id or name).")
+@click.option("--checkpoint", "checkpoint_file", default=None,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Also check that the chains still contain the heads this checkpoint signed.")
+def verify(org_name: str | None, checkpoint_file: Path | None) -> None:
     """Recompute every audit chain and stored letter hash; exit 1 on the first break."""
-    problems = audit_service.verify(db.session, _org(org_name))
+    org = _org(org_name)
+    problems = []
+    if checkpoint_file is not None:
+        problems += checkpoints.verify_checkpoint(
+            db.session, checkpoints.read_checkpoint(checkpoint_file), _key(), org)
+    problems += audit_service.verify(db.session, org)
     if problems:
         for problem in problems:
             click.echo(f"BROKEN {problem}", err=True)
         sys.exit(1)
-    click.echo("Audit chain and stored letters are intact.")
+    click.echo("Audit chain and stored letters are intact." if checkpoint_file is None else
+               f"Audit chain and stored letters are intact and contain the heads of "
+               f"{checkpoint_file}.")
+
+
+@audit.command("checkpoint")
+@click.option("--org", "org_name", default=None, help="Only this organization (id or name).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def checkpoint(org_name: str | None, out: Path) -> None:
+    """Write each chain's head, signed with a key derived from the secret key, as JSON."""
+    if not out.parent.is_dir():
+        raise RecruiterError(f"There is no folder {out.parent}.")
+    signed = checkpoints.make_checkpoint(db.session, _key(), _org(org_name))
+    checkpoints.write_checkpoint(out, signed)
+    heads = ", ".join(f"id {h['organization']} at #{h['seq']}" for h in signed["heads"])
+    click.echo(f"Wrote {out}: {len(signed['heads'])} organizations ({heads or 'none'}). Keep "
+               "it where the database's admins cannot change it.")
 
 
 @audit.command("export")
@@ -54,7 +83,8 @@ def export(position_id: int, out: Path) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         with tmp.open("wb") as fh:
-            manifest = evidence.write_export(db.session, position, fh, actor=None)
+            manifest = evidence.write_export(db.session, position, fh, actor=None,
+                                             checkpoint_key=_key())
         db.session.commit()  # the export's own audit event, before the file is there
         os.replace(tmp, out)
     finally:
@@ -79,7 +109,7 @@ def purge(dry_run: bool) -> None:
 
 @audit.command("erase")
 @click.argument("email")
-@click.option("--org", "org_name", required=True)
+@click.option("--org", "org_name", required=True, help="Organization id or exact name.")
 def erase(email: str, org_name: str) -> None:
     """Erase one person by email now, or record the request while retention applies."""
     request = retention.request_erasure(

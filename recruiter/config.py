@@ -13,7 +13,17 @@ class DefaultConfig:
     QUEUE_URL: str | None = None  # default: sqlite:///<instance>/queue.db
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
-    LOGIN_RATE_LIMIT = "10 per minute"
+    # Failed sign-ins only. Per address: generous, since an office or a NAT shares one. Per
+    # account (the email tried, whether or not it exists): strict, and it tells the owner
+    # how long to wait.
+    LOGIN_RATE_LIMIT = "30 per 15 minutes"
+    LOGIN_ACCOUNT_RATE_LIMIT = "10 per 15 minutes"
+    PROXY_COUNT = 0  # trusted proxies in front of the app; 1 behind one TLS proxy
+
+    # Request bodies: the CSV upload is capped at 20 MB by its form, everything else at 1 MB.
+    MAX_CONTENT_LENGTH = 25 * 1024 * 1024
+    FORM_MAX_CONTENT_LENGTH = 1024 * 1024
+    UPLOAD_ENDPOINTS = ("candidates.import_csv",)  # endpoints allowed the larger cap
 
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
@@ -38,6 +48,9 @@ class DefaultConfig:
     SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt
     FREEZE_INLINE_MAX = 200  # bigger batches are frozen by a worker, not in the web request
     PURGE_HOUR = "3"  # the daily purge of data past retention runs at HH:30 UTC
+    # The daily signed audit checkpoint (at PURGE_HOUR:45 UTC) goes here; default
+    # <instance>/checkpoints. Copy the files somewhere the database's admins cannot write.
+    CHECKPOINT_DIR: str | None = None
     SEND_MAX_ATTEMPTS = 8  # retries after 4xx replies or connection failures, then failed
     # Deliveries a worker claims in one commit (the queued one and more of its organization,
     # within the rate limit). 10 brings the commits per letter from 2 to 0.2, which is what

@@ -30,6 +30,7 @@ class Queue:
     sweep: TaskWrapper
     purge: TaskWrapper
     freeze: TaskWrapper
+    checkpoint: TaskWrapper
 
     batch: int = 1
 
@@ -59,7 +60,7 @@ def _huey(url: str, immediate: bool) -> Huey:
 
 def init_queue(app: Flask) -> Queue:
     """Build the queue for ``app``; tasks run inside an app context of that app."""
-    from .services import retention, sending
+    from .services import checkpoints, retention, sending
 
     huey = _huey(app.config["QUEUE_URL"], bool(app.config.get("QUEUE_IMMEDIATE")))
     timeout = timedelta(seconds=float(app.config.get("SENDING_TIMEOUT", 600)))
@@ -105,10 +106,25 @@ def init_queue(app: Flask) -> Queue:
                                          app.config["MAIL_URL"])
         return report.candidates
 
-    queue = Queue(huey, send, sweep, purge, freeze,
+    @huey.periodic_task(crontab(hour=app.config.get("PURGE_HOUR", "3"), minute="45"),
+                        name="checkpoint")
+    def checkpoint() -> str:
+        """Daily: a signed checkpoint of every audit chain, as `recruiter audit checkpoint`."""
+        with app.app_context():
+            path = checkpoints.write_daily(db.session, checkpoint_dir(app),
+                                           checkpoints.checkpoint_key(app.config["SECRET_KEY"]))
+            db.session.rollback()  # read only: end the transaction the heads were read in
+        return str(path)
+
+    queue = Queue(huey, send, sweep, purge, freeze, checkpoint,
                   max(int(app.config.get("SEND_CLAIM_BATCH", 10)), 1))
     app.extensions["recruiter.queue"] = queue
     return queue
+
+
+def checkpoint_dir(app: Flask) -> Path:
+    """Where the daily checkpoints go: CHECKPOINT_DIR, or <instance>/checkpoints."""
+    return Path(app.config.get("CHECKPOINT_DIR") or Path(app.instance_path) / "checkpoints")
 
 
 def queue() -> Queue:

@@ -92,11 +92,13 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
         **overrides,
     })
 
-    @app.before_request
     def _fresh_login() -> None:
         # Test requests share the fixture's app context, and with it ``g``: without this,
-        # Flask-Login's cached user would follow one client into another's request.
+        # Flask-Login's cached user would follow one client into another's request. It runs
+        # first, before the app's own hooks that read the current member.
         g.pop("_login_user", None)
+
+    app.before_request_funcs.setdefault(None, []).insert(0, _fresh_login)
 
     with app.app_context():
         if _db.engine.dialect.name == "postgresql":

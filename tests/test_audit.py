@@ -208,8 +208,10 @@ def test_verify_passes_on_the_sent_vancouver_batch(app, db, send, runner) -> Non
     result = verify_cli(runner)
     assert result.exit_code == 0, result.output
     assert "intact" in result.output
-    result = verify_cli(runner, "--org", ORG.lower())
+    result = verify_cli(runner, "--org", ORG)
     assert result.exit_code == 0, result.output
+    result = verify_cli(runner, "--org", ORG.lower())  # exact names only (issue 13)
+    assert result.exit_code != 0 and "exactly one organization" in result.output, result.output
     result = verify_cli(runner, "--org", "Nobody Ltd")
     assert result.exit_code != 0 and "no organization" in result.output, result.output
 
@@ -687,7 +689,8 @@ def test_erasure_is_restricted_while_retention_applies_then_done(  # noqa: ANN00
     assert db.get(Application, application.id).note == private
     restricted = events(db, org)[-1]
     assert restricted.action == "erasure.restricted" and restricted.actor_id == admin.id
-    assert restricted.payload["email_sha256"] == audit.sha256_hex(person["email"].lower())
+    assert restricted.payload["email_hmac"] == request.email_sha256 != audit.sha256_hex(
+        person["email"].lower())  # keyed (issue 13): a guessed address cannot be confirmed
     assert (restricted.subject_type, restricted.subject_id) == ("erasurerequest", request.id)
 
     # the position is filled: retention now runs from then

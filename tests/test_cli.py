@@ -167,4 +167,4 @@ def test_users_create_refuses_a_short_password(runner, db) -> None:  # noqa: ANN
     """A short password is refused with a clear message."""
     result = runner.invoke(args=["users", "create", "--org", "O", "--email", "a@example.com",
                                  "--role", "admin"], input="short\n")
-    assert result.exit_code != 0 and "at least 10 characters" in result.output
+    assert result.exit_code != 0 and "at least 12 characters" in result.output

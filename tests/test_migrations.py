@@ -16,6 +16,12 @@ from sqlalchemy import inspect, text
 from recruiter import create_app
 from recruiter.extensions import db
 
+# SQLite cannot reflect the expression index on lower(organization.name) (migration 0007), and
+# says so whenever a batch operation (SQLite's way to alter a table) reads that table or one
+# that refers to it; the index itself is created and dropped without a batch.
+pytestmark = pytest.mark.filterwarnings(
+    "ignore:Skipped unsupported reflection of expression-based index uq_organization_name_lower")
+
 
 @pytest.fixture
 def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -32,6 +38,9 @@ def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         db.engine.dispose()
 
 
+# SQLite cannot reflect the expression index on lower(organization.name) (migration 0007);
+# PostgreSQL compares it.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
 def test_upgrade_builds_exactly_the_models_schema(empty_app: Flask) -> None:
     upgrade()
     with db.engine.connect() as conn:
@@ -54,7 +63,7 @@ def test_recruiter_db_upgrade_command(empty_app: Flask) -> None:
     result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
 
 
 @pytest.mark.postgres

@@ -47,8 +47,10 @@ DEBUG = {"TESTING": False, "DEBUG": True}
 
 # The letter previews are framed by the app's own letter pages; nothing else may be framed.
 FRAMED_BY_THE_APP = {"letters.email", "letters.pdf", "audit.email", "audit.pdf"}
-SIGN_IN_OUT = {"auth.login", "auth.logout"}
-READ_ONLY_POSTS = {"audit.verify": 302}  # recomputes the audit chain and writes nothing
+SIGN_IN_OUT = {"auth.login", "auth.logout", "auth.password"}  # and one's own password
+# POSTs a reader may make: the chain check writes nothing; the exports write only their own
+# audit event (they are POSTs so that no other site can make a member's browser write one).
+READ_ONLY_POSTS = {"audit.verify": 302, "audit.export": 200, "letters.download_zip": 200}
 # GET-only routes that are not a 200 page for a signed-in auditor, and why.
 AUDITOR_GETS = {"main.index": 302}  # sends members on to their positions
 
@@ -442,7 +444,7 @@ def test_an_auditor_can_read_but_change_nothing(app: Flask, db: Db, org_a: World
             seen.add((rule.endpoint, method))
     assert _state(db, org_a.org) == before, "an auditor's request changed something"
     assert {("letters.approve_all", "POST"), ("notes.save", "POST"), ("members.index", "GET"),
-            ("letters.download_zip", "GET"), ("boilerplates.preview", "POST"),
+            ("letters.download_zip", "POST"), ("boilerplates.preview", "POST"),
             ("positions.show", "GET"), ("letters.pdf", "GET")} <= seen
 
 
@@ -453,9 +455,9 @@ def _address() -> str:
     return f"2001:db8::{secrets.token_hex(2)}:{secrets.token_hex(2)}:{secrets.token_hex(2)}"
 
 
-def _throttled_after_ten(client: FlaskClient, member: Member, address: str, other: str
-                         ) -> None:
-    """Fail ten sign-ins from ``address``: the 11th is a 429, and ``other`` is unaffected."""
+def _throttled_after_ten(client: FlaskClient, member: Member, bystander: Member, address: str,
+                         other: str) -> None:
+    """Fail ten sign-ins to ``member``: the 11th is a 429 for that account alone."""
     wrong = {"email": member.email, "password": "not the password"}
     for attempt in range(1, 11):
         response = _open(client, "POST", "/login", data=wrong,
@@ -463,21 +465,29 @@ def _throttled_after_ten(client: FlaskClient, member: Member, address: str, othe
         assert response.status_code == 401, f"attempt {attempt}: {response.status_code}"
     eleventh = _open(client, "POST", "/login", data=wrong, environ_base={"REMOTE_ADDR": address})
     assert eleventh.status_code == 429
-    assert "Too many failed sign-ins" in eleventh.text
+    assert "Too many failed sign-ins for this account; try again in 15 minutes." in eleventh.text
+    assert 0 < int(eleventh.headers["Retry-After"]) <= 15 * 60
     _assert_strict_headers(eleventh)
-    # The right password waits too, or guessing could go on; another address is unaffected.
+    # The account waits from every address, even with the right password, or guessing could
+    # go on from many addresses.
     right = {**wrong, "password": PASSWORD}
-    assert _open(client, "POST", "/login", data=right,
-                 environ_base={"REMOTE_ADDR": address}).status_code == 429
-    assert _open(client, "POST", "/login", data=wrong,
-                 environ_base={"REMOTE_ADDR": other}).status_code == 401
+    for where in (address, other):
+        assert _open(client, "POST", "/login", data=right,
+                     environ_base={"REMOTE_ADDR": where}).status_code == 429
+    # Another member signs in from the same address: one address is not one account.
+    response = _open(client, "POST", "/login", data={"email": bystander.email,
+                                                     "password": PASSWORD},
+                     environ_base={"REMOTE_ADDR": address})
+    assert response.status_code == 302
 
 
 @pytest.mark.parametrize("app", [THROTTLED], indirect=True, ids=["memory"])
 def test_the_11th_wrong_password_in_a_minute_is_throttled(app: Flask,
                                                           make_member: Callable) -> None:
     """With the in-memory store, ten wrong passwords are answered and the 11th is a 429."""
-    _throttled_after_ten(app.test_client(), make_member("manager"), _address(), _address())
+    member = make_member("manager")
+    bystander = make_member("admin", org=member.organization)
+    _throttled_after_ten(app.test_client(), member, bystander, _address(), _address())
 
 
 @pytest.mark.parametrize("app", [THROTTLED], indirect=True, ids=["memory"])
@@ -495,16 +505,20 @@ def test_successful_sign_ins_are_not_throttled(app: Flask, make_member: Callable
 @pytest.mark.skipif(not REDIS_URL, reason="set RECRUITER_TEST_REDIS_URL to run against Redis")
 @pytest.mark.parametrize("app", [THROTTLED_REDIS], indirect=True, ids=["redis"])
 def test_the_11th_wrong_password_is_throttled_with_redis(app: Flask, make_member: Callable) -> None:
-    """With RECRUITER_RATELIMIT_STORAGE_URI on Redis, the counter lives there and throttles."""
+    """With RECRUITER_RATELIMIT_STORAGE_URI on Redis, the counters live there and throttle."""
     store = redis.Redis.from_url(str(REDIS_URL))
-    addresses = _address(), _address()
+    # Member emails repeat from run to run: a prefix of this run's keeps their counters apart.
+    prefix = app.config["RATELIMIT_KEY_PREFIX"] = f"run-{secrets.token_hex(8)}"
     try:
-        _throttled_after_ten(app.test_client(), make_member("manager"), *addresses)
-        assert list(store.scan_iter(match=f"*{addresses[0]}*")), "the counter is not in Redis"
+        member = make_member("manager")
+        bystander = make_member("admin", org=member.organization)
+        addresses = _address(), _address()
+        _throttled_after_ten(app.test_client(), member, bystander, *addresses)
+        assert list(store.scan_iter(match=f"*{prefix}*login-account*")), "no account counter"
+        assert list(store.scan_iter(match=f"*{addresses[0]}*")), "no address counter in Redis"
     finally:
-        for address in addresses:
-            for key in store.scan_iter(match=f"*{address}*"):
-                store.delete(key)
+        for key in store.scan_iter(match=f"*{prefix}*"):
+            store.delete(key)
         store.close()
 
 

@@ -42,3 +42,26 @@ def test_a_form_refuses_it_with_the_field(client, login) -> None:  # noqa: ANN00
                                                    "boilerplate": "auto"})
     assert response.status_code == 200
     assert "This contains the invisible direction control U+202E" in response.text
+
+
+def test_the_organization_form_refuses_a_line_break(client, login) -> None:  # noqa: ANN001
+    """Organization name and signer refuse CR/LF in the form, not only later at freezing."""
+    admin = login("admin")
+    org = admin.organization
+    form = {"name": org.name, "address": "1 Main St", "sender_name": "Jordan\r\nBcc: x",
+            "sender_title": "", "sender_email": "hiring@example.com", "timezone": "UTC",
+            "locale": "en", "send_rate_per_minute": "60"}
+    response = client.post("/organization", data=form)
+    assert "This contains a line break" in response.text
+    assert org.sender_name != "Jordan\r\nBcc: x"
+
+
+def test_the_cli_refuses_it_naming_the_option(runner, tmp_path) -> None:  # noqa: ANN001
+    """`recruiter merge --sender` with a line break stops before reading the file."""
+    csv = tmp_path / "c.csv"
+    csv.write_text("first_name,last_name,email\nZoë,Lefebvre,zoe@example.net\n")
+    result = runner.invoke(args=["merge", str(csv), "--position", "Dispatch", "--sender",
+                                 "Jordan\nReyes", "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "--sender" in result.output and "line break" in result.output
+    assert not (tmp_path / "out").exists()

@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
+from ..services.accounts import MIN_PASSWORD
 from . import options
 
 ROLE_CHOICES = options([("manager", "Manager: writes notes and approves letters"),
@@ -26,8 +27,10 @@ class MemberForm(FlaskForm):
     name = StringField("Name", validators=[Length(max=200)])
     email = EmailField("Email", validators=[DataRequired(), Email()])
     role = SelectField("Role", choices=ROLE_CHOICES, default="manager")
-    password = PasswordField("First password", validators=[DataRequired(), Length(min=10)],
-                             description="At least 10 characters. Share it with them privately.")
+    password = PasswordField(
+        "First password", validators=[DataRequired(), Length(min=MIN_PASSWORD)],
+        description=f"At least {MIN_PASSWORD} characters. Share it with them privately; they "
+                    "can change it under their name at the top of every page.")
 
 
 class RoleForm(FlaskForm):

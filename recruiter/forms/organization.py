@@ -16,6 +16,8 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from . import single_line
+
 RATE_MIN, RATE_MAX = 1, 10_000
 
 
@@ -34,15 +36,16 @@ def _locale(form: FlaskForm, field: StringField) -> None:
 class OrganizationForm(FlaskForm):
     """What every letter of the organization is signed and sent with."""
 
-    name = StringField("Organization name", validators=[DataRequired(), Length(max=200)],
+    name = StringField("Organization name", validators=[DataRequired(), Length(max=200),
+                                                             single_line],
                        description="Shown in the letterhead and in the letters.")
     address = TextAreaField("Postal address", validators=[Length(max=1000)],
                             description="One line per line of the letterhead.")
-    sender_name = StringField("Signed by", validators=[Length(max=200)],
+    sender_name = StringField("Signed by", validators=[Length(max=200), single_line],
                               description="The person who signs the letters.")
-    sender_title = StringField("Their title", validators=[Length(max=200)])
+    sender_title = StringField("Their title", validators=[Length(max=200), single_line])
     sender_email = EmailField(
-        "Sender email address", validators=[DataRequired(), Email(), Length(max=320)],
+        "Sender email address", validators=[DataRequired(), Email(), Length(max=320), single_line],
         description="The From address of every email letter. Letters cannot be sent without it.")
     timezone = StringField(
         "Time zone", validators=[DataRequired(), _time_zone],

@@ -34,7 +34,12 @@ class ErasureRequest(db.Model):
 
     id: Mapped[intpk]
     organization_id: Mapped[org_fk]
+    # The column keeps its first name: new rows hold HMAC-SHA256 of the lower-cased email,
+    # keyed from the secret key ("hmac"); rows from before migration 0007 hold a plain
+    # SHA-256 ("sha256", which anyone can confirm for a guessed address) and are matched so.
     email_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    email_hash_kind: Mapped[str] = mapped_column(String(16), default="hmac",
+                                                 server_default="sha256")
     status: Mapped[str] = mapped_column(String(16))  # done, restricted
     reason: Mapped[str] = mapped_column(Text, default="")
     requested_at: Mapped[created]

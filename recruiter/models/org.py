@@ -5,7 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -39,6 +50,11 @@ class Organization(db.Model):
         return tuple(line.strip() for line in self.address.splitlines() if line.strip())
 
 
+# Names differ in more than case, so an id or an exact name always means one organization
+# (migration 0007, which refuses to run while two names clash).
+Index("uq_organization_name_lower", func.lower(Organization.name), unique=True)
+
+
 class Member(UserMixin, db.Model):
     """A user in one organization, with the role admin, manager or auditor."""
 
@@ -51,12 +67,21 @@ class Member(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[created]
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Part of every session's id: raising it (logout, password or role change, "sign out
+    # everywhere") ends every session signed in before.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default=false())
 
     organization: Mapped[Organization] = relationship(back_populates="members")
 
     @property
     def is_active(self) -> bool:  # noqa: D102
         return self.active
+
+    def get_id(self) -> str:
+        """The session's id: the member and their session version."""
+        return f"{self.id}:{self.session_version or 0}"
 
     def can(self, action: str) -> bool:
         """Whether this member's role allows ``action`` ("read", "edit" or "admin")."""

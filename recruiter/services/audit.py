@@ -10,6 +10,7 @@ were approved and sent. No event ever holds a name, an address, an email or a no
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,25 @@ GENESIS = "0" * 64
 def sha256_hex(data: bytes | str) -> str:
     """SHA-256 of bytes, or of text as UTF-8."""
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def derive_key(purpose: str, secret: str | bytes | None = None) -> bytes:
+    """A key for one purpose, HMAC-SHA256(secret key, purpose); never stored in the database.
+
+    ``secret`` defaults to the current app's SECRET_KEY, read here and nowhere else in the
+    services, so that whoever can read the database still cannot forge what the key signs.
+    """
+    if secret is None:
+        from flask import current_app
+
+        secret = current_app.config["SECRET_KEY"]
+    raw = secret if isinstance(secret, bytes) else str(secret).encode()
+    return hmac.new(raw, purpose.encode(), hashlib.sha256).digest()
+
+
+def keyed_hex(key: bytes, data: str) -> str:
+    """HMAC-SHA256 of text as UTF-8, in hex."""
+    return hmac.new(key, data.encode(), hashlib.sha256).hexdigest()
 
 
 def _iso(moment: datetime) -> str:
@@ -70,7 +90,7 @@ def lock_organization(session: Session, organization_id: int) -> None:
                         .with_for_update())
 
 
-def _last_event(session: Session, organization_id: int) -> tuple[int, str]:
+def chain_head(session: Session, organization_id: int) -> tuple[int, str]:
     """The sequence number and hash of the chain's last event (0 and GENESIS before any)."""
     last = session.execute(
         select(AuditEvent.seq, AuditEvent.hash).where(AuditEvent.organization_id ==
@@ -103,7 +123,7 @@ def record_many(session: Session, organization_id: int, action: str,
         return []
     session.flush()  # subjects created in this transaction need their ids
     lock_organization(session, organization_id)
-    seq, prev = _last_event(session, organization_id)
+    seq, prev = chain_head(session, organization_id)
     events = []
     for subject, payload in items:
         seq += 1

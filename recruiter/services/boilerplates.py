@@ -28,7 +28,7 @@ from ..models.hiring import LETTER_OUTCOMES
 from ..paths import LETTERS_DIR
 from . import audit
 from .rendering import Boilerplate as Source
-from .rendering import CandidateFields, LetterContext, try_render
+from .rendering import CandidateFields, LetterContext, try_render_each
 from .template_checks import validate_template
 
 DEFAULT_SUBJECT = "Your application for {{ position.title }} at {{ organization.name }}"
@@ -169,7 +169,8 @@ def trial_render(session: Session, bp: Boilerplate, source: Source) -> int:
         raise NotFound("No such organization.")
     positions = {p.id: p for p in session.scalars(select(Position).join(Application).where(
         _users(bp)).distinct())}
-    if not positions:
+    if not positions:  # still rendered once, with the limits, so no hostile text is saved
+        _refuse_failures(["a sample candidate"], source, [_sample(org)])
         return 0
     counts = _counts(session, set(positions))
     rows = session.execute(
@@ -180,27 +181,42 @@ def trial_render(session: Session, bp: Boilerplate, source: Source) -> int:
         .outerjoin(Letter, Letter.application_id == Application.id)
         .where(_users(bp), or_(Letter.id.is_(None), Letter.status.in_(_FOLLOWING)))
         .order_by(Candidate.last_name, Candidate.first_name, Application.id))
-    today, tried = _org_today(org), 0
-    failures: dict[str, list[str]] = {}
+    today = _org_today(org)
+    contexts: list[LetterContext] = []
+    names: list[str] = []
     for candidate, stage, note, position_id, override in rows:
         position = positions[position_id]
-        context = LetterContext(
+        contexts.append(LetterContext(
             candidate=CandidateFields.of(candidate, stage),
             note=note if override is None else override,
             differentiator=position.differentiator, position_title=position.title,
             position_location=position.location, organization_name=org.name,
             sender_name=org.sender_name, sender_title=org.sender_title,
             applicant_count=counts[position_id][0], interviewed_count=counts[position_id][1],
-            today=today, locale=org.locale)
-        tried += 1
-        try:
-            try_render(source, context)
-        except TemplateError as exc:
-            name = candidate.full_name or candidate.email or f"candidate {candidate.id}"
-            failures.setdefault(str(exc), []).append(f"{name} ({position.title})")
+            today=today, locale=org.locale))
+        name = candidate.full_name or candidate.email or f"candidate {candidate.id}"
+        names.append(f"{name} ({position.title})")
+    _refuse_failures(names, source, contexts)
+    return len(contexts)
+
+
+def _refuse_failures(names: list[str], source: Source, contexts: list[LetterContext]) -> None:
+    # Every render runs in one worker process with CPU and memory limits, so a hostile
+    # version is refused at save like in the preview, without holding up other requests.
+    failures: dict[str, list[str]] = {}
+    for name, reason in zip(names, try_render_each(source, contexts), strict=True):
+        if reason is not None:
+            failures.setdefault(reason, []).append(name)
     if failures:
         raise TemplateError(_failure_message(failures))
-    return tried
+
+
+def _sample(org: Organization) -> LetterContext:
+    return LetterContext(candidate=CandidateFields(first_name="Alex", full_name="Alex Sample"),
+                         note="", differentiator="", position_title="(Position)",
+                         position_location="", organization_name=org.name,
+                         sender_name=org.sender_name, sender_title=org.sender_title,
+                         today=_org_today(org), locale=org.locale)
 
 
 def _failure_message(failures: dict[str, list[str]]) -> str:

@@ -1,7 +1,8 @@
 """The evidence export: every letter of a position exactly as sent, with proof it is unaltered.
 
 The ZIP holds each letter's ``.eml`` and PDF byte for byte as stored, ``SHA256SUMS`` for
-``sha256sum -c``, an ``index.csv``, ``VERIFY.txt`` and ``manifest.json``. The manifest carries
+``sha256sum -c``, an ``index.csv``, ``VERIFY.txt``, ``manifest.json`` and ``checkpoint.json``,
+the organization's signed chain head at export time. The manifest carries
 the audit chain segment that covers the position, so anyone can recompute the chain's hashes
 and see that each letter's SHA-256 is the one recorded when it was frozen.
 """
@@ -20,6 +21,8 @@ from sqlalchemy.orm import Session, defer, selectinload
 
 from ..models import Application, AuditEvent, Delivery, Letter, Member, Organization, Position
 from .audit import record, sha256_hex
+from .checkpoints import checkpoint_key as _checkpoint_key
+from .checkpoints import make_checkpoint
 from .letters import _csv_safe, _file_stem
 
 VERIFY = """How to check this export
@@ -67,6 +70,14 @@ VERIFY = """How to check this export
 
    The organization can show that the same events, with the same hashes, are still in its
    database: `recruiter audit verify` recomputes the whole chain there.
+
+4. checkpoint.json is the organization's chain head when this export was written (the number
+   and hash of its last audit event), signed with a key only the organization's server holds.
+   Its seq is at least that of the last event above. Later, at the organization,
+
+       recruiter audit verify --checkpoint checkpoint.json
+
+   fails if the chain no longer contains that head: events deleted or rewritten since.
 """
 
 
@@ -152,8 +163,13 @@ def _entry(letter: Letter, stem: str, recorded: dict[int, dict], eml: bytes | No
 
 
 def write_export(session: Session, position: Position, out: IO[bytes],
-                 actor: Member | None) -> dict[str, Any]:
-    """Write the evidence ZIP for ``position`` to ``out``; returns the manifest. Audit-logged."""
+                 actor: Member | None, *, checkpoint_key: bytes | None = None
+                 ) -> dict[str, Any]:
+    """Write the evidence ZIP for ``position`` to ``out``; returns the manifest. Audit-logged.
+
+    ``checkpoint_key`` signs the included checkpoint; by default it is derived from the
+    current app's secret key.
+    """
     letters = _letters(session, position)
     org = session.get(Organization, position.organization_id)
     chain = chain_segment(session, position, letters)
@@ -192,6 +208,9 @@ def write_export(session: Session, position: Position, out: IO[bytes],
         archive.writestr("SHA256SUMS", "\n".join(sums) + "\n")
         archive.writestr("VERIFY.txt", VERIFY)
         archive.writestr("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
+        if org is not None:  # this organization's head only, never another's
+            signed = make_checkpoint(session, checkpoint_key or _checkpoint_key(), org)
+            archive.writestr("checkpoint.json", json.dumps(signed, indent=2) + "\n")
     record(session, position.organization_id, "export.position", actor=actor, subject=position,
            payload={"letters": len(letters), "files": len(sums)})
     return manifest

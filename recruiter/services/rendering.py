@@ -1,10 +1,11 @@
 """Render a boilerplate into one letter: a pure function of template source and context.
 
 Boilerplates are written by users, so they run in Jinja's immutable sandbox with an
-allow-list of filters, a small ``range``, capped string arithmetic, and caps on output
-size and render time. Candidate text (names, notes, the differentiator) only ever
-arrives as values, never as template source; values are Markdown-escaped on the way
-into the HTML part so a note can never become markup.
+allow-list of filters and the limits of ``sandbox.py`` (operators refused before they build
+too much, a loop budget, output size and render time); drafts render in a limited worker
+process on top of that (``render_untrusted``). Candidate text (names, notes, the
+differentiator) only ever arrives as values, never as template source; values are
+Markdown-escaped on the way into the HTML part so a note can never become markup.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -29,16 +29,24 @@ from jinja2 import (
     nodes,
 )
 from jinja2 import TemplateError as JinjaTemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.sandbox import SecurityError
 from markdown_it import MarkdownIt
 
 from ..errors import TemplateError
 from .empty_fields import Empty, default_filter, keeps_empty, mark_empty
+from .sandbox import (
+    MAX_OUTPUT,
+    MAX_SECONDS,
+    Budget,
+    LimitedSandbox,
+    capped_replace,
+    check_output,
+    limited_join,
+    safe_range,
+)
+from .workers import run_limited
 
 MISSING_MARK = "\u27e6{}\u27e7"  # ⟦name⟧, found again by checks.UNFILLED_FIELD_RE
-MAX_OUTPUT = 100_000
-MAX_SECONDS = 2.0
-MAX_RANGE = 1_000
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "h2", "h3",
                 "blockquote", "hr", "span"}
@@ -152,63 +160,6 @@ class Rendered:
         return digest.hexdigest()
 
 
-class _Budget:
-    """Deadline and size limit shared by one render."""
-
-    def __init__(self, max_output: int, max_seconds: float) -> None:
-        self.max_output = max_output
-        self.deadline = time.monotonic() + max_seconds
-
-    def tick(self) -> None:
-        if time.monotonic() > self.deadline:
-            raise TemplateError("The template took too long to render and was stopped.")
-
-    def size(self, n: int) -> None:
-        if n > self.max_output:
-            raise TemplateError(
-                f"The letter would be longer than {self.max_output:,} characters; "
-                "the template was refused."
-            )
-
-
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, with caps on calls, string arithmetic and output."""
-
-    intercepted_binops = frozenset(["*", "**", "+"])
-
-    budget: _Budget | None = None
-
-    def call_binop(self, context, operator, left, right):  # noqa: ANN001, D102
-        self._tick()
-        if operator == "**":
-            if isinstance(right, int | float) and abs(right) > 64:
-                raise SecurityError("exponent too large")
-        if operator == "*":
-            for seq, times in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(times, int):
-                    self._size(len(seq) * times)
-        if operator == "+" and isinstance(left, str | list | tuple) and isinstance(
-                right, str | list | tuple):
-            self._size(len(left) + len(right))
-        return super().call_binop(context, operator, left, right)
-
-    def call(self, __context, __obj, *args, **kwargs):  # noqa: ANN001, D102
-        self._tick()
-        return super().call(__context, __obj, *args, **kwargs)
-
-    def getattr(self, obj, attribute):  # noqa: ANN001, D102
-        self._tick()
-        return super().getattr(obj, attribute)
-
-    def _tick(self) -> None:
-        if self.budget is not None:
-            self.budget.tick()
-
-    def _size(self, n: int) -> None:
-        if self.budget is not None:
-            self.budget.size(n)
-
-
 class _PreviewUndefined(ChainableUndefined):
     """Renders a missing field as a visible ⟦marker⟧ instead of failing."""
 
@@ -235,6 +186,7 @@ def _finalize(preview: bool, md: bool):  # noqa: ANN202
             if not preview:
                 raise UndefinedError(f"{value.field} is empty for this candidate")
             return MISSING_MARK.format(value.field)
+        check_output(value)
         return _md_escape(value) if md else value
     return finalize
 
@@ -249,31 +201,16 @@ def _md_escape(value: Any) -> Any:
     return value
 
 
-def _safe_range(*args: int) -> range:
-    r = range(*args)
-    if len(r) > MAX_RANGE:
-        raise SecurityError(f"range is limited to {MAX_RANGE} items in letters")
-    return r
-
-
-def _capped_replace(value: str, old: str, new: str, count: int | None = None) -> str:
-    if old and len(new) > len(old) and value.count(old) * (len(new) - len(old)) > MAX_OUTPUT:
-        raise SecurityError("replace would produce too much text")
-    if not old:
-        raise SecurityError("replace needs a non-empty search text")
-    return value.replace(old, new) if count is None else value.replace(old, new, count)
-
-
 _FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "join", "length",
             "count", "first", "last", "round", "int", "string", "truncate", "wordcount", "abs",
             "list", "sort", "unique", "reverse")
 
 
 @cache
-def _environment(mode: str) -> _Sandbox:
+def _environment(mode: str) -> LimitedSandbox:
     """One sandbox per mode ("send", "preview") and value escaping ("md", "text")."""
     preview, md = mode.split("-")
-    env = _Sandbox(
+    env = LimitedSandbox(
         undefined=_PreviewUndefined if preview == "preview" else StrictUndefined,
         autoescape=False,
         keep_trailing_newline=False,
@@ -282,14 +219,15 @@ def _environment(mode: str) -> _Sandbox:
         finalize=_finalize(preview == "preview", md == "md"),
     )
     env.filters = {name: env.filters[name] for name in _FILTERS}
-    env.filters["replace"] = _capped_replace
+    env.filters["replace"] = capped_replace
+    env.filters["join"] = limited_join(env.filters["join"])
     for name in ("upper", "lower", "title", "capitalize", "trim", "string", "truncate",
                  "replace"):
         env.filters[name] = keeps_empty(env.filters[name])
     env.filters["default"] = env.filters["d"] = default_filter
     env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none", "number",
                                                      "string", "even", "odd", "eq", "ne")}
-    env.globals = {"range": _safe_range}
+    env.globals = {"range": safe_range}
     return env
 
 
@@ -335,32 +273,27 @@ def check_template(boilerplate: Boilerplate) -> list[str]:
     return sorted(set(unknown))
 
 
-def _render_one(template, values: Mapping[str, Any], budget: _Budget, env: _Sandbox) -> str:
-    env.budget = budget
+def _render_one(template, values: Mapping[str, Any], budget: Budget) -> str:
     total = 0
     parts: list[str] = []
-    try:
+    with budget:  # the sandbox's operators and loops draw on it while this render runs
         for chunk in template.generate(values):
             total += len(chunk)
             budget.size(total)
             budget.tick()
             parts.append(chunk)
-    finally:
-        env.budget = None
     return "".join(parts)
 
 
 def _render_parts(boilerplate: Boilerplate, context: LetterContext, mode: str,
-                  budget: _Budget) -> tuple[str, str, str]:
+                  budget: Budget) -> tuple[str, str, str]:
     """Subject, plain text and Markdown source; every failure is one TemplateError."""
     values = mark_empty(context.as_template_dict())
     try:
         subject = _render_one(_compile(f"{mode}-text", boilerplate.subject, "Subject"), values,
-                              budget, _environment(f"{mode}-text"))
-        text = _render_one(_compile(f"{mode}-text", boilerplate.body, "Body"), values, budget,
-                           _environment(f"{mode}-text"))
-        md_source = _render_one(_compile(f"{mode}-md", boilerplate.body, "Body"), values, budget,
-                                _environment(f"{mode}-md"))
+                              budget)
+        text = _render_one(_compile(f"{mode}-text", boilerplate.body, "Body"), values, budget)
+        md_source = _render_one(_compile(f"{mode}-md", boilerplate.body, "Body"), values, budget)
     except UndefinedError as exc:
         raise TemplateError(f"A merge field is not filled: {exc.message}.") from exc
     except SecurityError as exc:
@@ -385,7 +318,7 @@ def try_render(boilerplate: Boilerplate, context: LetterContext, *,
 
     Skips Markdown and HTML cleaning, which cannot fail, so checking thousands is cheap.
     """
-    _render_parts(boilerplate, context, "preview", _Budget(max_output, max_seconds))
+    _render_parts(boilerplate, context, "preview", Budget(max_output, max_seconds))
 
 
 def render_letter(
@@ -399,7 +332,7 @@ def render_letter(
     """Render one letter; send mode refuses unfilled fields, preview marks them ⟦so⟧."""
     subject, text, md_source = _render_parts(boilerplate, context,
                                              "preview" if preview else "send",
-                                             _Budget(max_output, max_seconds))
+                                             Budget(max_output, max_seconds))
     html = nh3.clean(_md().render(md_source), tags=ALLOWED_TAGS,
                      attributes={"a": {"href"}, "span": {"class"}},
                      url_schemes={"https", "mailto"})
@@ -407,9 +340,73 @@ def render_letter(
     return Rendered(subject=subject, text=_tidy(text), html=html, missing=missing)
 
 
+# Untrusted templates (edited in the editor, not yet saved) also render in a process of their
+# own, killed when it passes these: the last line of defence should an operation slip past the
+# sandbox's checks. The CPU time covers the three renders of a letter and the HTML cleaning.
+GUARD_CPU_SECONDS = 3
+GUARD_MEMORY_BYTES = 256 * 1024 * 1024
+GUARD_TIMEOUT = 8.0  # seconds of wall-clock time: generous for a loaded machine
+
+
+def _guarded(call: Any, *args: Any, letters: int = 1) -> Any:
+    """``call(*args)`` in a limited worker process, its TemplateError raised here."""
+    extra = letters // 250  # a save tries every candidate: a few milliseconds each
+    kind, value = run_limited(call, *args, cpu_seconds=GUARD_CPU_SECONDS + extra,
+                              memory_bytes=GUARD_MEMORY_BYTES,
+                              timeout=GUARD_TIMEOUT + 2 * extra)
+    if kind == "time":
+        raise TemplateError("This template takes too long to render and was stopped.")
+    if kind == "memory":
+        raise TemplateError("This template takes too much memory to render and was stopped.")
+    if kind == "busy":
+        raise TemplateError("Every preview worker is busy; try again in a moment.")
+    if kind == "error":
+        raise TemplateError(f"The template could not be rendered: {value}.")
+    return value
+
+
+def _render_or_error(boilerplate: Boilerplate, context: LetterContext) -> Any:
+    try:
+        return render_letter(boilerplate, context, preview=True)
+    except TemplateError as exc:  # pickled with its line number, rebuilt by ``_guarded``
+        return _Failure(str(exc), exc.lineno)
+
+
+def _try_each(boilerplate: Boilerplate, contexts: list[LetterContext]) -> list[str | None]:
+    failures: list[str | None] = []
+    for context in contexts:
+        try:
+            try_render(boilerplate, context)
+            failures.append(None)
+        except TemplateError as exc:
+            failures.append(str(exc))
+    return failures
+
+
+@dataclass(frozen=True)
+class _Failure:
+    message: str
+    lineno: int | None
+
+
+def render_untrusted(boilerplate: Boilerplate, context: LetterContext) -> Rendered:
+    """``render_letter`` in preview mode, in a worker process with CPU and memory limits."""
+    result = _guarded(_render_or_error, boilerplate, context)
+    if isinstance(result, _Failure):
+        raise TemplateError(result.message, lineno=result.lineno)
+    return result
+
+
+def try_render_each(boilerplate: Boilerplate,
+                    contexts: list[LetterContext]) -> list[str | None]:
+    """For each context, None or why the letter fails; all in one limited worker process."""
+    return _guarded(_try_each, boilerplate, contexts, letters=len(contexts))
+
+
 def _tidy(text: str) -> str:
     """Collapse the blank lines an omitted paragraph leaves behind."""
-    text = re.sub(r"[ \t]+\n", "\n", text)
+    # Not re.sub(r"[ \t]+\n"): that backtracks quadratically over a long run of spaces.
+    text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 

@@ -28,7 +28,7 @@ from ..models import (
     Organization,
     Position,
 )
-from .audit import record, sha256_hex
+from .audit import derive_key, keyed_hex, record, sha256_hex
 from .versions import bump_review
 
 ACKNOWLEDGED = ("check", "severity", "start", "end")  # no personal text
@@ -214,15 +214,29 @@ def compact(session: Session) -> None:
 # --- erasure requests -------------------------------------------------------------------------
 
 
-def _email_hash(email: str) -> str:
-    return sha256_hex(email.strip().lower())
+ERASURE_PURPOSE = "recruiter erasure email v1"
 
 
-def _candidates_with(session: Session, org: Organization, digest: str) -> list[Candidate]:
+def _email_hash(email: str, kind: str = "hmac") -> str:
+    """How an erasure request keeps an email: HMAC-SHA256 keyed from the secret key.
+
+    A plain SHA-256 would let anyone who reads the row confirm a guessed address. Rows from
+    before migration 0007 ("sha256") cannot be rekeyed without the address, so they keep
+    their plain hash and are matched by it.
+    """
+    normal = email.strip().lower()
+    if kind == "sha256":
+        return sha256_hex(normal)
+    return keyed_hex(derive_key(ERASURE_PURPOSE), normal)
+
+
+def _candidates_with(session: Session, org: Organization, request: ErasureRequest
+                     ) -> list[Candidate]:
     found = session.scalars(select(Candidate).where(Candidate.organization_id == org.id,
                                                     Candidate.email.is_not(None),
                                                     Candidate.purged_at.is_(None))).all()
-    return [c for c in found if _email_hash(c.email or "") == digest]
+    kind = request.email_hash_kind or "hmac"
+    return [c for c in found if _email_hash(c.email or "", kind) == request.email_sha256]
 
 
 def request_erasure(session: Session, org: Organization, email: str, member: Member | None, *,
@@ -233,13 +247,14 @@ def request_erasure(session: Session, org: Organization, email: str, member: Mem
     """
     now = now or datetime.now(UTC)
     digest = _email_hash(email)
-    people = _candidates_with(session, org, digest)
+    request = ErasureRequest(organization_id=org.id, email_sha256=digest, email_hash_kind="hmac",
+                             requested_at=now, requested_by_id=member.id if member else None,
+                             status="done")
+    people = _candidates_with(session, org, request)
     ids = {c.id for c in people}
     positions = session.scalars(select(Position).join(Application).where(
         Application.candidate_id.in_(ids))).unique().all() if ids else []
     holds = [until for p in positions if (until := keep_until(p, org)) is None or until > now]
-    request = ErasureRequest(organization_id=org.id, email_sha256=digest, requested_at=now,
-                             requested_by_id=member.id if member else None, status="done")
     if holds and any(until is None for until in holds):
         request.status = "restricted"
         request.reason = ("A hiring process this person is part of is still open. The data is "
@@ -257,7 +272,7 @@ def request_erasure(session: Session, org: Organization, email: str, member: Mem
             _purge_candidates(session, org, ids, "erasure request", now, outbox)
     session.add(request)
     record(session, org.id, f"erasure.{request.status}", actor=member, subject=request,
-           payload={"email_sha256": digest, "candidates": len(ids)})
+           payload={"email_hmac": digest, "candidates": len(ids)})
     return request
 
 
@@ -266,7 +281,7 @@ def _erasures_due(session: Session, org: Organization, now: datetime) -> set[int
     due: set[int] = set()
     for request in session.scalars(select(ErasureRequest).where(
             ErasureRequest.organization_id == org.id, ErasureRequest.status == "restricted")):
-        people = _candidates_with(session, org, request.email_sha256)
+        people = _candidates_with(session, org, request)
         positions = [a.position for c in people for a in session.scalars(
             select(Application).where(Application.candidate_id == c.id))]
         if all((until := keep_until(p, org)) is not None and until <= now for p in positions):
@@ -278,10 +293,11 @@ def _close_erasures(session: Session, org: Organization, now: datetime) -> int:
     done = 0
     for request in session.scalars(select(ErasureRequest).where(
             ErasureRequest.organization_id == org.id, ErasureRequest.status == "restricted")):
-        if not _candidates_with(session, org, request.email_sha256):
+        if not _candidates_with(session, org, request):
             request.status, request.carried_out_at = "done", now
+            key = "email_sha256" if request.email_hash_kind == "sha256" else "email_hmac"
             record(session, org.id, "erasure.done", subject=request,
-                   payload={"email_sha256": request.email_sha256, "after_retention": True})
+                   payload={key: request.email_sha256, "after_retention": True})
             done += 1
     return done
 

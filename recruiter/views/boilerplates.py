@@ -25,7 +25,7 @@ from ..services.rendering import (
     CandidateFields,
     LetterContext,
     Rendered,
-    render_letter,
+    render_untrusted,
 )
 from ..services.rendering import Boilerplate as Source
 from ..services.template_checks import template_problems
@@ -139,7 +139,8 @@ def _preview(source: Source, application: Application | None
         for p in problems]
     context = context_for(application) if application is not None else SAMPLE
     try:
-        return render_letter(source, context, preview=True), errors
+        # In a worker process with CPU and memory limits: the text may be anyone's draft.
+        return render_untrusted(source, context), errors
     except TemplateError as exc:
         return None, [*errors, _error(exc)]
 

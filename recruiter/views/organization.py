@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.organization import OrganizationForm
 from ..models import Organization
 from ..services import audit
+from ..services.accounts import organization_name
 from .access import requires
 
 bp = Blueprint("organization", __name__)
@@ -29,10 +30,10 @@ def settings() -> Response | str:
         values = {name: getattr(form, name).data for name in FIELDS}
         values = {k: v.strip() if isinstance(v, str) else v for k, v in values.items()}
         values["address"] = "\n".join(line.rstrip() for line in values["address"].splitlines())
-        taken = db.session.scalar(select(Organization.id).where(
-            Organization.name == values["name"], Organization.id != org.id))
-        if taken is not None:
-            form.name.errors = [*form.name.errors, "Another organization has this name."]
+        try:
+            values["name"] = organization_name(db.session, values["name"], renaming=org.id)
+        except RecruiterError as exc:  # taken in some case: which organization is not said
+            form.name.errors = [*form.name.errors, str(exc)]
         else:
             changed = sorted(k for k, v in values.items() if getattr(org, k) != v)
             for key in changed:
