@@ -111,6 +111,21 @@ def app(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
 
 
 @pytest.fixture
+def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+              database_url: str) -> Iterator[Flask]:
+    """The app on a database with no tables at all, for migration tests."""
+    monkeypatch.setenv("RECRUITER_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": database_url})
+    with app.app_context():
+        if _db.engine.dialect.name == "postgresql":
+            with _db.engine.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
 def db(app: Flask):  # noqa: ANN201
     """The database session."""
     return _db.session

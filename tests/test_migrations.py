@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -13,7 +10,6 @@ from flask import Flask
 from flask_migrate import downgrade, upgrade
 from sqlalchemy import inspect, text
 
-from recruiter import create_app
 from recruiter.extensions import db
 
 # SQLite cannot reflect the expression index on lower(organization.name) (migration 0007), and
@@ -23,19 +19,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Skipped unsupported reflection of expression-based index uq_organization_name_lower")
 
 
-@pytest.fixture
-def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              database_url: str) -> Iterator[Flask]:
-    """The app on a database with no tables at all."""
-    monkeypatch.setenv("RECRUITER_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": database_url})
-    with app.app_context():
-        if db.engine.dialect.name == "postgresql":
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 # SQLite cannot reflect the expression index on lower(organization.name) (migration 0007);

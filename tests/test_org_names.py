@@ -6,7 +6,6 @@ anything that could mean another organization.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from flask_migrate import upgrade
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import IntegrityError
 
-from recruiter import create_app
 from recruiter.errors import RecruiterError
 from recruiter.extensions import db as _db
 from recruiter.models import Member, Organization, Position
@@ -129,19 +127,6 @@ def test_names_are_unique_whatever_their_case(db, make_org) -> None:  # noqa: AN
     db.rollback()
 
 
-@pytest.fixture
-def empty_app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-              database_url: str) -> Iterator[Flask]:
-    """The app on a database with no tables at all."""
-    monkeypatch.setenv("RECRUITER_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({"TESTING": True, "SECRET_KEY": "test", "DATABASE_URL": database_url})
-    with app.app_context():
-        if _db.engine.dialect.name == "postgresql":
-            with _db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        yield app
-        _db.session.remove()
-        _db.engine.dispose()
 
 
 def test_migration_0007_refuses_while_names_clash(empty_app: Flask) -> None:
