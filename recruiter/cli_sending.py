@@ -76,10 +76,10 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
     if pending:
         letters_service.approve_all(db.session, position, member, expected_count=pending,
                                     acknowledge_warnings=True)
-    batch, created = sending.freeze_batch(db.session, position, member)
+    batch, created = sending.freeze_batch(db.session, position, member,
+                                          page_size=current_app.config["PAGE_SIZE"])
     db.session.commit()
-    due = [d.id for d in sending._deliveries(db.session, batch)
-           if d.channel == "email" and d.state == "queued"]
+    due = sending.queued_email_ids(db.session, batch)
     queue().enqueue(due)
     word = "Froze" if created else "Already frozen:"
     click.echo(f"{word} batch {batch.id} ({batch.state}); {len(due)} emails queued.")

@@ -37,13 +37,8 @@ class DefaultConfig:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds the token instead
 
-    # Rendering caps, so one boilerplate cannot exhaust the server.
-    RENDER_MAX_OUTPUT = 100_000  # characters per rendered letter
-    RENDER_TIMEOUT = 2.0  # seconds per rendered letter
-
     PAGE_SIZE = "A4"  # or "letter"
     LETTERS_PER_PAGE = NOTES_PER_PAGE = CANDIDATES_PER_PAGE = 50  # rows per page of each list
-    LOAD_DEMO = False  # `recruiter serve` turns it on for the embedded default
     QUEUE_IMMEDIATE = False  # tests: run tasks inline
     SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt
     FREEZE_INLINE_MAX = 200  # bigger batches are frozen by a worker, not in the web request

@@ -31,17 +31,6 @@ class PdfError(RecruiterError):
     """A PDF could not be produced."""
 
 
-class DeliveryError(RecruiterError):
-    """A letter could not be handed to its transport."""
-
-    def __init__(self, message: str, *, code: int | None = None, permanent: bool = False,
-                 after_data: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.permanent = permanent
-        self.after_data = after_data
-
-
 class NotFound(RecruiterError):
     """The object does not exist in the member's organization."""
 

@@ -86,7 +86,8 @@ def init_queue(app: Flask) -> Queue:
         with app.app_context():
             due = sending.freeze_for_worker(
                 db.session, position_id, member_id, hold_until_accepted=hold,
-                send_at=datetime.fromisoformat(send_at) if send_at else None)
+                send_at=datetime.fromisoformat(send_at) if send_at else None,
+                page_size=app.config.get("PAGE_SIZE") or "A4")
         queue.enqueue(due)
         return len(due)
 

@@ -27,7 +27,7 @@ SENT = re.compile(r"sent (\d{1,2} \w{3} \d{4}, \d\d:\d\d) (\w+)")
 def _stand_in_pdfs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Freezing renders PDFs; a stand-in keeps these tests about the pages quick."""
     monkeypatch.setattr(sending, "render_pdfs_parallel",
-                        lambda letters: [b"%PDF-1.7 stand-in " + x.key.encode()
+                        lambda letters, **_: [b"%PDF-1.7 stand-in " + x.key.encode()
                                          for x in letters])
 
 

@@ -42,7 +42,7 @@ RISKY = "You seemed overqualified for this role, though your rota work was excel
 def _stand_in_pdfs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Freezing renders PDFs; a stand-in keeps these tests about the review quick."""
     monkeypatch.setattr(sending, "render_pdfs_parallel",
-                        lambda letters: [b"%PDF-1.7 stand-in " + x.key.encode()
+                        lambda letters, **_: [b"%PDF-1.7 stand-in " + x.key.encode()
                                          for x in letters])
 
 

@@ -193,7 +193,7 @@ def smtp_server() -> Iterator[Sink]:
 # --- speed: cheap password hashes, and stand-in PDFs unless a test checks real ones -----------
 
 
-def _fake_pdfs(letters: list) -> list[bytes]:
+def _fake_pdfs(letters: list, *, page_size: str = "A4") -> list[bytes]:
     """Stand-ins for tests about sending: a real PDF takes 0.1 s and is checked elsewhere."""
     return [b"%PDF-1.7 stand-in for " + x.key.encode() for x in letters]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField
@@ -20,14 +20,6 @@ class SendForm(FlaskForm):
                         description="Nothing leaves until you confirm the hire accepted the "
                                     "offer, so no one is declined for a job that is still open.")
     send_at = DateTimeLocalField("Send at", format=LOCAL_FORMAT, validators=[Optional()])
-
-
-def org_zone(name: str | None) -> ZoneInfo:
-    """The organization's time zone; UTC when it is unset or unknown."""
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def next_business_morning(zone: ZoneInfo, now: datetime | None = None) -> datetime:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -27,6 +25,7 @@ from ..models import (
 from ..models.hiring import LETTER_OUTCOMES
 from ..paths import LETTERS_DIR
 from . import audit
+from .orgtime import org_today
 from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, try_render_each
 from .template_checks import validate_template
@@ -130,13 +129,6 @@ _FOLLOWING = ("draft", "approved", "cancelled")
 MAX_NAMED = 10
 
 
-def _org_today(org: Organization) -> date:
-    try:
-        return datetime.now(ZoneInfo(org.timezone or "UTC")).date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return datetime.now(ZoneInfo("UTC")).date()
-
-
 def _users(bp: Boilerplate):  # noqa: ANN202
     """Where a declined application of an open position renders with ``bp``."""
     uses = Position.boilerplate_id == bp.id
@@ -181,7 +173,7 @@ def trial_render(session: Session, bp: Boilerplate, source: Source) -> int:
         .outerjoin(Letter, Letter.application_id == Application.id)
         .where(_users(bp), or_(Letter.id.is_(None), Letter.status.in_(_FOLLOWING)))
         .order_by(Candidate.last_name, Candidate.first_name, Application.id))
-    today = _org_today(org)
+    today = org_today(org)
     contexts: list[LetterContext] = []
     names: list[str] = []
     for candidate, stage, note, position_id, override in rows:
@@ -216,7 +208,7 @@ def _sample(org: Organization) -> LetterContext:
                          note="", differentiator="", position_title="(Position)",
                          position_location="", organization_name=org.name,
                          sender_name=org.sender_name, sender_title=org.sender_title,
-                         today=_org_today(org), locale=org.locale)
+                         today=org_today(org), locale=org.locale)
 
 
 def _failure_message(failures: dict[str, list[str]]) -> str:

@@ -23,7 +23,8 @@ from ..models import Application, AuditEvent, Delivery, Letter, Member, Organiza
 from .audit import record, sha256_hex
 from .checkpoints import checkpoint_key as _checkpoint_key
 from .checkpoints import make_checkpoint
-from .letters import _csv_safe, _file_stem
+from .csvcells import csv_safe
+from .letters import _file_stem
 
 VERIFY = """How to check this export
 ========================
@@ -198,7 +199,7 @@ def write_export(session: Session, position: Position, out: IO[bytes],
                          eml_name, letter.eml_sha256 or "", pdf_name, letter.pdf_sha256 or "",
                          f"{purged['at']} ({purged['rule']})" if purged else ""])
         buffer = io.StringIO()
-        csv.writer(buffer).writerows([[_csv_safe(v) for v in row] for row in rows])
+        csv.writer(buffer).writerows([[csv_safe(v) for v in row] for row in rows])
         manifest = {"format": "recruiter-evidence/1", "organization": org.name if org else "",
                     "position": {"id": position.id, "title": position.title},
                     "exported_at": datetime.now(UTC).isoformat(),

@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, defer, object_session, selectinload
@@ -34,7 +33,9 @@ from ..models import (
 )
 from . import audit, checks, outcomes
 from .boilerplates import ensure_shipped, shipped_for_stage
+from .csvcells import csv_safe
 from .mail import Envelope, build_message, new_message_id, valid_address
+from .orgtime import org_today, org_zone
 from .pdf import PdfLetter, render_pdf, render_pdfs_parallel, render_print_bundle
 from .positions import hire_of
 from .rendering import Boilerplate as Source
@@ -43,7 +44,6 @@ from .versions import bump_review
 
 LOCKED = ("frozen", "sent")  # their bytes are final: nothing here changes them
 OPEN = ("draft", "approved")  # still follow the note, the differentiator and the boilerplate
-_CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 # --- rendering -------------------------------------------------------------------------------
@@ -60,14 +60,6 @@ def _organization(obj: Position | Application | Letter) -> Organization:
     if org is None:
         raise RecruiterError("The organization of this letter no longer exists.")
     return org
-
-
-def _org_today(org: Organization) -> date:
-    try:
-        zone = ZoneInfo(org.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return datetime.now(zone).date()
 
 
 def _sort_key(application: Application) -> tuple[str, str, int]:
@@ -127,7 +119,7 @@ def context_for(application: Application, *, today: date | None = None,
     org = _organization(application)
     return _context(application, org, _counts(application.position.applications),
                     note=application.note if note is None else note,
-                    today=today or _org_today(org))
+                    today=today or org_today(org))
 
 
 def send_contexts(letters: Sequence[Letter], *, today: date) -> list[LetterContext]:
@@ -239,7 +231,7 @@ def refresh_letters(session: Session, position: Position, today: date | None = N
         .options(selectinload(Application.candidate))).all(), key=_sort_key)
     existing = _letters_of(session, position)
     org = _organization(position)
-    today = today or _org_today(org)
+    today = today or org_today(org)
     counts = _counts(applications)
     versions: dict[str, BoilerplateVersion] = {}
     for application in applications:
@@ -459,11 +451,8 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
 def _letter_day(letter: Letter, org: Organization) -> date:
     """The date a letter carries: the day it was frozen, else today, in the org's zone."""
     if letter.frozen_at is None:
-        return _org_today(org)
-    try:
-        return letter.frozen_at.astimezone(ZoneInfo(org.timezone or "UTC")).date()
-    except (ZoneInfoNotFoundError, ValueError):
-        return letter.frozen_at.date()
+        return org_today(org)
+    return letter.frozen_at.astimezone(org_zone(org)).date()
 
 
 def _pdf_letter(letter: Letter, org: Organization) -> PdfLetter:
@@ -484,12 +473,12 @@ def _refuse_failed(letter: Letter) -> None:
         raise RecruiterError(letter.render_error)
 
 
-def letter_pdf(letter: Letter) -> bytes:
+def letter_pdf(letter: Letter, *, page_size: str = "A4") -> bytes:
     """The letterhead PDF: the stored bytes once frozen, else rendered now."""
     if letter.status in LOCKED and letter.pdf:
         return letter.pdf
     _refuse_failed(letter)
-    return render_pdf(_pdf_letter(letter, _organization(letter)))
+    return render_pdf(_pdf_letter(letter, _organization(letter)), page_size=page_size)
 
 
 def _eml(letter: Letter, org: Organization) -> bytes:
@@ -523,7 +512,7 @@ def _export_letters(session: Session, position: Position) -> list[Letter]:
     return sorted(letters, key=lambda x: _sort_key(x.application))
 
 
-def print_bundle(session: Session, position: Position) -> bytes:
+def print_bundle(session: Session, position: Position, *, page_size: str = "A4") -> bytes:
     """One print-ready PDF of every letter that goes by post."""
     org = _organization(position)
     post = [x for x in _export_letters(session, position)
@@ -536,7 +525,7 @@ def print_bundle(session: Session, position: Position) -> bytes:
                              " boilerplate first.")
     if not post:
         raise RecruiterError("No letter of this position goes by post.")
-    return render_print_bundle([_pdf_letter(x, org) for x in post])
+    return render_print_bundle([_pdf_letter(x, org) for x in post], page_size=page_size)
 
 
 class _Pipe:
@@ -573,18 +562,13 @@ def _file_stem(number: int, width: int, application: Application) -> str:
     return f"{number:0{width}d}-{'-'.join(parts) or 'candidate'}"
 
 
-def _csv_safe(value: object) -> str:
-    """Neutralise a spreadsheet formula: a cell starting with = + - @ tab or CR gets a '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(_CSV_TRIGGERS) else text
-
-
 def _chunks(items: Sequence[Letter], size: int) -> Iterator[Sequence[Letter]]:
     for start in range(0, len(items), max(1, size)):
         yield items[start:start + size]
 
 
-def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> Iterator[bytes]:
+def iter_letters_zip(session: Session, position: Position, chunk: int = 50, *,
+                     page_size: str = "A4") -> Iterator[bytes]:
     """Stream a ZIP of every letter (PDF, and .eml when there is an address) with index.csv."""
     org = _organization(position)
     letters = _export_letters(session, position)
@@ -611,14 +595,15 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
             fresh = [x for x in part if not (x.id in stored and stored[x.id].pdf)
                      and x.id not in failed]
             rendered = dict(zip((x.id for x in fresh),
-                                render_pdfs_parallel([_pdf_letter(x, org) for x in fresh]),
+                                render_pdfs_parallel([_pdf_letter(x, org) for x in fresh],
+                                                     page_size=page_size),
                                 strict=True))
             for letter in part:
                 number += 1
                 cand = letter.application.candidate
                 stem = _file_stem(number, width, letter.application)
                 if letter.id in failed:
-                    rows.writerow([_csv_safe(v) for v in (
+                    rows.writerow([csv_safe(v) for v in (
                         letter.id, cand.full_name, cand.email or "",
                         letter.application.letter_channel, letter.status, "", "",
                         letter.render_error)])
@@ -630,7 +615,7 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50) -> I
                     saved = stored[letter.id].eml if letter.id in stored else None
                     eml_name = f"{stem}.eml"
                     archive.writestr(eml_name, saved or _eml(letter, org))
-                rows.writerow([_csv_safe(v) for v in (
+                rows.writerow([csv_safe(v) for v in (
                     letter.id, cand.full_name, cand.email or "", letter.application.letter_channel,
                     letter.status, f"{stem}.pdf", eml_name, "")])
                 yield pipe.drain()

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from . import checks
 from .boilerplates import load_template, shipped_for_stage
+from .csvcells import csv_safe
 from .importing import (
     CandidateRow,
     ImportMapping,
@@ -20,7 +21,6 @@ from .importing import (
     check_hires,
     parse_candidates,
 )
-from .letters import _csv_safe
 from .mail import Envelope, Mail, build_messages, new_message_id
 from .pdf import PdfLetter, render_pdfs_parallel
 from .rendering import Boilerplate as Source
@@ -151,7 +151,7 @@ def index_csv(entries: list[tuple[int, list[str]]]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(INDEX_COLUMNS)
     for _, cells in sorted(entries, key=lambda entry: entry[0]):
-        writer.writerow([_csv_safe(cell) for cell in cells])
+        writer.writerow([csv_safe(cell) for cell in cells])
     return buffer.getvalue().encode("utf-8")
 
 

@@ -50,6 +50,7 @@ from ..models import Organization as Org
 from ..models.hiring import full_name, letter_channel
 from . import checks, outcomes
 from . import letters as service
+from .orgtime import org_today
 
 CACHED_POSITIONS = 64  # per process; a review of 5,000 letters holds a few MB
 
@@ -112,7 +113,7 @@ def review_key(session: Session, position: Position, *, hold: bool = False) -> t
     version = session.scalar(query.with_for_update() if hold else query)
     org = session.get(Org, position.organization_id)
     settings = (org.name, org.sender_name, org.sender_title, org.sender_email, org.locale,
-                org.timezone, org.retention_months, service._org_today(org)) if org else ()
+                org.timezone, org.retention_months, org_today(org)) if org else ()
     versions = session.execute(_versions_statement(),
                                {"organization_id": position.organization_id}).all()
     return position.id, version, settings, tuple(map(tuple, versions))

@@ -30,7 +30,6 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -43,6 +42,7 @@ from ..models import Application, Batch, Delivery, Letter, Member, Organization,
 from . import audit, outcomes
 from . import letters as letters_service
 from .mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
+from .orgtime import org_today
 from .pdf import render_pdfs_parallel
 from .rendering import Boilerplate as Source
 from .rendering import letter_date
@@ -82,18 +82,9 @@ def _released_state(position: Position, batch: Batch, now: datetime) -> str:
     return "released"
 
 
-def _org_day(org: Organization, now: datetime) -> date:
-    """The date ``now`` falls on in the organization's time zone (the letters' date)."""
-    try:
-        zone = ZoneInfo(org.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("UTC")
-    return now.astimezone(zone).date()
-
-
 def freeze_batch(session: Session, position: Position, member: Member, *,
                  send_at: datetime | None = None, hold_until_accepted: bool = True,
-                 now: datetime | None = None) -> tuple[Batch, bool]:
+                 now: datetime | None = None, page_size: str = "A4") -> tuple[Batch, bool]:
     """Freeze every approved letter of ``position`` into one batch; returns (batch, created).
 
     Nothing is written until every letter has rendered in send mode, to its email and PDF
@@ -105,7 +96,7 @@ def freeze_batch(session: Session, position: Position, member: Member, *,
         return existing, False
     now = now or _now()
     org = session.get(Organization, position.organization_id)
-    today = _org_day(org, now)
+    today = org_today(org, now)
     letters = [x for x in letters_service.refresh_letters(session, position, today=today)
                if x.status != "cancelled"]
     # Checked again as the candidates are now: a hire, a withdrawal, a reinstatement or a
@@ -121,7 +112,8 @@ def freeze_batch(session: Session, position: Position, member: Member, *,
         sender = valid_address(org.sender_email, "sender address")
     except AddressError as exc:
         raise RecruiterError(f"Set the organization's sender email first: {exc}") from exc
-    frozen = _render_all(letters, org, sender, now, today)  # may refuse; writes nothing
+    frozen = _render_all(letters, org, sender, now, today,  # may refuse; writes nothing
+                         page_size=page_size)
     batch = _insert_batch(session, dict(
         organization_id=position.organization_id, position_id=position.id,
         approved_by_id=member.id, approved_at=now, send_at=send_at,
@@ -143,15 +135,17 @@ def freeze_batch(session: Session, position: Position, member: Member, *,
     return batch, True
 
 
-def freezing(position: Position, now: datetime | None = None) -> bool:
-    """Whether a worker is freezing this position's batch right now (and not for too long)."""
+def freezing(position: Position, now: datetime | None = None, *,
+             timeout: timedelta = SENDING_TIMEOUT) -> bool:
+    """Whether a worker is freezing this position's batch right now (and not for ``timeout``)."""
     since = position.freezing_since
-    return since is not None and (now or _now()) - since < SENDING_TIMEOUT
+    return since is not None and (now or _now()) - since < timeout
 
 
-def request_freeze(session: Session, position: Position) -> bool:
+def request_freeze(session: Session, position: Position, *,
+                   timeout: timedelta = SENDING_TIMEOUT) -> bool:
     """Mark the position as being frozen by a worker; False when one already is."""
-    if freezing(position):
+    if freezing(position, timeout=timeout):
         return False
     position.freezing_since, position.freeze_problem = _now(), None
     session.flush()
@@ -159,7 +153,8 @@ def request_freeze(session: Session, position: Position) -> bool:
 
 
 def freeze_for_worker(session: Session, position_id: int, member_id: int, *,
-                      send_at: datetime | None, hold_until_accepted: bool) -> list[int]:
+                      send_at: datetime | None, hold_until_accepted: bool,
+                      page_size: str = "A4") -> list[int]:
     """The worker's side of a big approval: freeze, commit, and return the emails due now.
 
     A refusal is kept on the position (``freeze_problem``) for the page to show; nothing of
@@ -171,7 +166,8 @@ def freeze_for_worker(session: Session, position_id: int, member_id: int, *,
         return []
     try:
         batch, created = freeze_batch(session, position, member, send_at=send_at,
-                                      hold_until_accepted=hold_until_accepted)
+                                      hold_until_accepted=hold_until_accepted,
+                                      page_size=page_size)
     except RecruiterError as exc:
         session.rollback()
         position.freeze_problem = str(exc)[:4000]
@@ -179,8 +175,7 @@ def freeze_for_worker(session: Session, position_id: int, member_id: int, *,
         session.commit()
         return []
     position.freezing_since = position.freeze_problem = None
-    due = [d.id for d in _deliveries(session, batch)
-           if d.channel == "email" and d.state == "queued"] if created else []
+    due = queued_email_ids(session, batch) if created else []
     session.commit()
     return due
 
@@ -221,7 +216,7 @@ class _Frozen:
 
 
 def _render_all(letters: Sequence[Letter], org: Organization, sender: str, now: datetime,
-                today: date) -> list[_Frozen]:
+                today: date, *, page_size: str = "A4") -> list[_Frozen]:
     """Every letter's email and PDF bytes, or a RecruiterError naming each one that fails."""
     domain = sender.rpartition("@")[2]
     message_ids = [new_message_id(domain) for _ in letters]
@@ -257,7 +252,7 @@ def _render_all(letters: Sequence[Letter], org: Organization, sender: str, now: 
     # Dated as the day it is frozen, without touching the row before the batch is ours; laid
     # out in chunks across the PDF worker processes.
     pdfs = render_pdfs_parallel([replace(letters_service._pdf_letter(x, org), date=dated)
-                                 for x in letters])
+                                 for x in letters], page_size=page_size)
     frozen = [_Frozen(letter, letter.application.letter_channel, email.recipient, message_id,
                       email.eml, pdf)
               for letter, email, message_id, pdf in zip(letters, emails, message_ids, pdfs,
@@ -288,6 +283,14 @@ def _deliveries(session: Session, batch: Batch) -> list[Delivery]:
     return list(session.scalars(select(Delivery).join(Letter).where(Letter.batch_id == batch.id)))
 
 
+def queued_email_ids(session: Session, batch: Batch) -> list[int]:
+    """The ids of the batch's email deliveries waiting in ``queued``, to hand to the queue."""
+    return list(session.scalars(
+        select(Delivery.id).join(Letter)
+        .where(Letter.batch_id == batch.id, Delivery.channel == "email",
+               Delivery.state == "queued").order_by(Delivery.id)))
+
+
 def release(session: Session, position: Position, *, accepted: bool = True,
             now: datetime | None = None) -> list[int]:
     """Record that the hire accepted and release a held batch; returns deliveries to enqueue."""
@@ -302,13 +305,11 @@ def release(session: Session, position: Position, *, accepted: bool = True,
     if batch.state != "released":
         session.flush()
         return []
-    ids = []
     for delivery in _deliveries(session, batch):
         if delivery.state == "held":
             delivery.state = "queued"
-            if delivery.channel == "email":
-                ids.append(delivery.id)
     session.flush()
+    ids = queued_email_ids(session, batch)
     audit.record(session, position.organization_id, "batch.queued", subject=position,
                  payload={"batch": batch.id, "emails": len(ids)})
     return ids
@@ -660,20 +661,6 @@ def claim_batch(session: Session, delivery_id: int, organization_id: int, now: d
         .execution_options(synchronize_session=False)).all()
     claimed = [_Claimed(*row[:5], resolved=row[5] is not None) for row in rows]
     return sorted(claimed, key=lambda c: (c.id != delivery_id, c.id))
-
-
-def claim_due(session: Session, limit: int = 100, now: datetime | None = None) -> list[int]:
-    """Claim up to ``limit`` due deliveries; PostgreSQL skips rows another worker has locked."""
-    now = now or _now()
-    picked = (select(Delivery.id).where(*_due(now)).order_by(Delivery.id).limit(limit)
-              .with_for_update(skip_locked=True)
-              .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
-    ids = session.scalars(
-        update(Delivery).where(Delivery.id == picked.c.id, *_due(now))
-        .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
-        .returning(Delivery.id).execution_options(synchronize_session=False)).all()
-    session.commit()
-    return sorted(ids)
 
 
 def _allowance(session: Session, organization_id: int, per_minute: int, now: datetime) -> int:

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from ..models import Application, Batch, Delivery, Letter, Organization, Position
 from . import outcomes
+from .orgtime import org_zone
 
 # The outcome buttons of the position page, by the outcome they set.
 OUTCOME_ACTIONS = {"hired": "Mark hired", "declined": "Decline", "withdrawn": "Withdrawn",
@@ -35,13 +36,6 @@ class Standing:
     cancel_reason: str | None = None
     render_error: str | None = None
     allowed: tuple[str, ...] = ()
-
-
-def _zone(org: Organization | None) -> ZoneInfo:
-    try:
-        return ZoneInfo((org.timezone if org else None) or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
 
 
 def local_time(moment: datetime | None, zone: ZoneInfo) -> str:
@@ -81,7 +75,7 @@ def standings(session: Session, position: Position, applications: Sequence[Appli
         found.setdefault(row.application_id, row)
     batch = session.scalar(select(Batch).where(Batch.position_id == position.id)) \
         if any(row.batch_id for row in found.values()) else None
-    zone = _zone(session.get(Organization, position.organization_id))
+    zone = org_zone(session.get(Organization, position.organization_id))
     result = {}
     for application in applications:
         row = found.get(application.id)

@@ -4,7 +4,7 @@ Laying out PDFs and building emails for thousands of letters is CPU work that th
 spread (the GIL). Both go to this pool: one worker per core, forked from a fork server that
 has already imported WeasyPrint and the mail builder, so a worker starts in a fraction of a
 second. Each worker parses the letter stylesheets and loads the fonts once, before its first
-task. The pool starts on first use and stays for later batches; ``warm`` starts it early.
+task. The pool starts on first use and stays for later batches.
 
 Templates nobody has saved yet render in "limited" workers instead (``run_limited``): one task
 at a time under a CPU-time and an address-space limit, killed when a task overruns.
@@ -96,15 +96,6 @@ def shutdown() -> None:
 
 
 atexit.register(shutdown)
-
-
-def warm(processes: int | None = None) -> None:
-    """Start the workers now (for example at app start), so the first batch does not wait."""
-    workers = count(processes)
-    if workers > 1:
-        running = pool(workers)
-        for future in [running.submit(os.getpid) for _ in range(workers)]:
-            future.result()
 
 
 # Limited workers: each runs one task at a time under CPU-time and memory limits, and is killed

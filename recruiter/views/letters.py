@@ -131,6 +131,11 @@ def email(letter_id: int) -> Response:
     return Response(page, headers=FRAMEABLE, mimetype="text/html")
 
 
+def _page_size() -> str:
+    """RECRUITER_PAGE_SIZE, for every PDF the pages render."""
+    return str(current_app.config.get("PAGE_SIZE") or "A4")
+
+
 @bp.get("/letters/<int:letter_id>/letter.pdf")
 @requires("read")
 def pdf(letter_id: int) -> Response:
@@ -138,7 +143,7 @@ def pdf(letter_id: int) -> Response:
     letter = _letter(letter_id)
     name = f"letter-{letter.id}.pdf"
     try:
-        data = service.letter_pdf(letter)
+        data = service.letter_pdf(letter, page_size=_page_size())
     except RecruiterError as exc:  # its boilerplate fails for this candidate: no document
         page = f'<!doctype html><html lang="en"><title>No PDF</title><p>{escape(str(exc))}</p>'
         return Response(page, status=409, headers=FRAMEABLE, mimetype="text/html")
@@ -221,10 +226,11 @@ def download_zip(position_id: int) -> Response:
     audit.record(db.session, position.organization_id, "export.letters_zip",
                  actor=current_user, subject=position)
     db.session.commit()
-    def chunks(pid: int = position.id) -> Iterator[bytes]:
+    def chunks(pid: int = position.id, page_size: str = _page_size()) -> Iterator[bytes]:
         # The body streams after this view returns: load the position again in the
         # streaming context rather than using an object of a session that has closed.
-        yield from service.iter_letters_zip(db.session, db.session.get(Position, pid))
+        yield from service.iter_letters_zip(db.session, db.session.get(Position, pid),
+                                            page_size=page_size)
 
     return Response(stream_with_context(chunks()), mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="letters-position-{position.id}.zip"'})
@@ -236,7 +242,7 @@ def download_post(position_id: int) -> Response:
     """Every letter that goes by post, as one print-ready PDF."""
     position = get_position(db.session, org_id(), position_id)
     try:
-        data = service.print_bundle(db.session, position)
+        data = service.print_bundle(db.session, position, page_size=_page_size())
     except RecruiterError as exc:
         flash(str(exc), "info")
         return redirect(url_for("letters.index", position_id=position.id))

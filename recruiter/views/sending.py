@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -22,13 +22,14 @@ from sqlalchemy import func, select
 
 from ..errors import RecruiterError
 from ..extensions import db
-from ..forms.sending import SendForm, local_label, org_zone, send_form, to_utc
+from ..forms.sending import SendForm, local_label, send_form, to_utc
 from ..models import Application, Batch, Delivery, Letter, Organization, Position
 from ..queue import queue
 from ..services import sending
+from ..services.orgtime import org_zone
 from ..services.positions import get_position, hire_of
 from .access import org_id, requires
-from .sending_status import Status, failures_csv, progress_of, queued_emails, status_of
+from .sending_status import Status, failures_csv, progress_of, status_of
 
 bp = Blueprint("sending", __name__)
 
@@ -37,8 +38,13 @@ bp = Blueprint("sending", __name__)
 def _helpers() -> dict[str, Any]:
     """Let the letters and position pages show the batch without their views knowing it."""
     return {"sending_status": status_of, "send_form_for": _send_form_for,
-            "freezing": sending.freezing,
+            "freezing": lambda position: sending.freezing(position, timeout=_timeout()),
             "local_time": lambda position, moment: local_label(moment, _zone(position))}
+
+
+def _timeout() -> timedelta:
+    """RECRUITER_SENDING_TIMEOUT: after it, a freeze whose worker died may be asked again."""
+    return timedelta(seconds=float(current_app.config.get("SENDING_TIMEOUT", 600)))
 
 
 def _send_form_for(position: Position) -> SendForm:
@@ -46,7 +52,7 @@ def _send_form_for(position: Position) -> SendForm:
 
 
 def _zone(position: Position) -> ZoneInfo:
-    return org_zone(db.session.get(Organization, position.organization_id).timezone)
+    return org_zone(db.session.get(Organization, position.organization_id))
 
 
 def _page(position: Position) -> Response:
@@ -90,12 +96,13 @@ def send(position_id: int) -> Response:
             return _freeze_in_background(position, count, send_at, bool(form.hold.data))
         batch, created = sending.freeze_batch(db.session, position, current_user,
                                               send_at=send_at,
-                                              hold_until_accepted=bool(form.hold.data))
+                                              hold_until_accepted=bool(form.hold.data),
+                                              page_size=current_app.config["PAGE_SIZE"])
     except (RecruiterError, ValueError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("letters.index", position_id=position.id))
-    due = queued_emails(batch) if created else []
+    due = sending.queued_email_ids(db.session, batch) if created else []
     status = status_of(position)
     message = _frozen_message(batch, status, len(due)) if created else (
         "Already sending: these letters were frozen once already. Nothing was frozen or sent "
@@ -115,7 +122,7 @@ def _letter_count(position: Position) -> int:
 def _freeze_in_background(position: Position, count: int, send_at: datetime | None,
                           hold: bool) -> Response:
     """A big batch takes minutes to freeze: a worker does it, and the page follows it."""
-    if sending.request_freeze(db.session, position):
+    if sending.request_freeze(db.session, position, timeout=_timeout()):
         db.session.commit()
         queue().freeze(position.id, current_user.id, send_at.isoformat() if send_at else None,
                        hold)

@@ -10,13 +10,14 @@ from dataclasses import asdict, dataclass
 from sqlalchemy import func, select
 
 from ..extensions import db
-from ..forms.sending import local_label, org_zone
+from ..forms.sending import local_label
 from ..models import Batch, Delivery, Letter, Organization, Position
 from ..services import sending
+from ..services.csvcells import csv_safe
+from ..services.orgtime import org_zone
 
 # Email deliveries that will still leave without anyone doing anything.
 MOVING = ("queued", "sending", "retry_wait")
-CSV_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,10 @@ def status_of(position: Position) -> Status | None:
     batch = sending.batch_of(db.session, position)
     if batch is None:
         return None
-    zone = org_zone(db.session.get(Organization, position.organization_id).timezone)
+    zone = org_zone(db.session.get(Organization, position.organization_id))
     return Status(batch=batch, progress=progress_of(batch),
                   send_at=local_label(batch.send_at, zone) if batch.send_at else None,
                   approved_at=local_label(batch.approved_at, zone))
-
-
-def queued_emails(batch: Batch) -> list[int]:
-    """The batch's email deliveries waiting in ``queued``, to hand to the queue."""
-    return list(db.session.scalars(
-        select(Delivery.id).join(Letter)
-        .where(Letter.batch_id == batch.id, Delivery.channel == "email",
-               Delivery.state == "queued").order_by(Delivery.id)))
-
-
-def _cell(value: object) -> str:
-    """Neutralise a spreadsheet formula: a cell starting with = + - @ tab or CR gets a '."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_TRIGGERS) else text
 
 
 def failures_csv(deliveries: Iterable[Delivery]) -> str:
@@ -110,7 +97,7 @@ def failures_csv(deliveries: Iterable[Delivery]) -> str:
     writer.writerow(["candidate", "email", "state", "attempts", "reason", "message_id"])
     for delivery in deliveries:
         candidate = delivery.letter.application.candidate
-        writer.writerow([_cell(x) for x in (
+        writer.writerow([csv_safe(x) for x in (
             candidate.full_name, delivery.recipient or candidate.email or "",
             delivery.state, delivery.attempts, delivery.last_error or delivery.server_reply,
             delivery.letter.message_id)])
