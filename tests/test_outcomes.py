@@ -460,3 +460,25 @@ def test_an_import_fills_the_position_only_when_every_opening_has_its_hire(db, m
         import_rows(db, position, accepted_rows(parse_candidates(small_csv(1))))
     db.commit()
     assert (two.status, one.status) == ("open", "filled")
+
+
+def test_the_worker_sends_one_letter_when_two_claimed_go_to_one_address(app, db, manager,
+                                                                        make_position):
+    """Two claimed letters of one position to one address: the earlier goes, the later not.
+
+    The address is changed past the model after freezing; the later letter is cancelled as a
+    duplicate in the same batch.
+    """
+    position = make_position(org=manager.organization, csv=small_csv(2))
+    approve_and_freeze(db, position, manager, hold_until_accepted=False)
+    first, second = (letter_of(db, app_of(db, position, name)) for name in ("Tremblay1",
+                                                                            "Tremblay2"))
+    db.execute(update(Delivery).where(Delivery.letter_id == second.id)
+               .values(recipient="robin1@example.org"))
+    db.commit()
+    queue().enqueue(d.id for d in db.scalars(select(Delivery).order_by(Delivery.id)))
+    assert outbox_recipients(app) == ["Robin Tremblay1 <robin1@example.org>"]
+    stopped = letter_of(db, second.application)
+    assert stopped.status == "cancelled" and stopped.cancel_reason == outcomes.REASONS[
+        "duplicate"]
+    assert letter_of(db, first.application).status == "sent"

@@ -9,7 +9,7 @@ the state model so that callers need one import.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -29,7 +29,6 @@ from .rechecks import (
 from .states import (
     LEFT,
     LETTER_LIFE,
-    LETTER_OUTCOME,
     LIFE_LABELS,
     OUTCOMES,
     REASONS,
@@ -40,7 +39,7 @@ from .states import (
 )
 from .versions import bump_review
 
-__all__ = ["LEFT", "LETTER_LIFE", "LETTER_OUTCOME", "LIFE_LABELS", "OUTCOMES", "REASONS",
+__all__ = ["LEFT", "LETTER_LIFE", "LIFE_LABELS", "OUTCOMES", "REASONS",
            "TRANSITIONS", "Change", "LetterStopped", "OutcomeNeedsConfirmation", "Plan",
            "allowed_outcomes", "blocked_letters", "change_outcome", "decline_pending",
            "gets_letter", "letter_life", "pending_applications", "plan_outcome", "recheck",
@@ -69,7 +68,6 @@ class Plan:
     openings: int = 1  # the position's openings afterwards
     hires: tuple[tuple[int, str], ...] = ()  # the current hires (application id, name)
     full: bool = False  # hiring one more needs more openings or a replaced hire
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 class OutcomeNeedsConfirmation(RecruiterError):

@@ -11,10 +11,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
 from ..models import Application, Batch, Candidate, Delivery, Letter, Member
+from ..models.hiring import LETTER_OUTCOMES, full_name
 from . import audit
 from .states import LEFT, REASONS, gets_letter, letter_life
 from .versions import bump_review
@@ -70,34 +71,42 @@ def restorable(letter: Letter) -> bool:
     return letter.frozen_at is None and letter.cancel_reason != REASONS["duplicate"]
 
 
-def _duplicate_key(candidate: Candidate) -> tuple[str, ...]:
-    if candidate.email:
-        return ("email", candidate.email.casefold())
-    return ("post", candidate.full_name.casefold(), candidate.address_line1.casefold(),
-            candidate.postal_code.replace(" ", "").casefold())
+def _person(email: str | None, first_name: str, last_name: str, address_line1: str,
+            postal_code: str) -> tuple[str, ...]:
+    """Who a letter goes to: the address, or for post the name and the postal address."""
+    if email:
+        return ("email", email.casefold())
+    return ("post", full_name(first_name, last_name).casefold(), address_line1.casefold(),
+            postal_code.replace(" ", "").casefold())
+
+
+_PERSON = (Candidate.email, Candidate.first_name, Candidate.last_name, Candidate.address_line1,
+           Candidate.postal_code)
 
 
 def _reason(letter: Letter, first_by_person: dict[tuple[str, ...], int]) -> str | None:
     application = letter.application
     if not gets_letter(application.outcome):
         return application.outcome
-    key = _duplicate_key(application.candidate)
+    key = _person(*(getattr(application.candidate, c.key) for c in _PERSON))
     if first_by_person.setdefault(key, letter.id) != letter.id:
         return "duplicate"
     return None
 
 
 def _first_letters(session: Session, position_id: int) -> dict[tuple[str, ...], int]:
-    """Per person, the letter of the position's earliest application that still stands."""
+    """Per person, the letter of the position's earliest application that still stands.
+
+    A few columns per letter, not the letters: approval and freezing read the whole position.
+    """
     first: dict[tuple[str, ...], int] = {}
-    letters = session.scalars(
-        select(Letter).join(Application).where(Application.position_id == position_id,
-                                               Letter.status != "cancelled")
-        .options(joinedload(Letter.application).joinedload(Application.candidate))
-        .order_by(Application.id))
-    for letter in letters:
-        if gets_letter(letter.application.outcome):
-            first.setdefault(_duplicate_key(letter.application.candidate), letter.id)
+    for letter_id, *person in session.execute(
+            select(Letter.id, *_PERSON).join(Application, Application.id == Letter.application_id)
+            .join(Candidate, Candidate.id == Application.candidate_id)
+            .where(Application.position_id == position_id, Letter.status != "cancelled",
+                   Application.outcome.in_(LETTER_OUTCOMES))
+            .order_by(Application.id)):
+        first.setdefault(_person(*person), letter_id)
     return first
 
 
@@ -127,27 +136,36 @@ def recheck(session: Session, letters: Sequence[Letter], *, step: str,
 def blocked_letters(session: Session, letter_ids: Iterable[int]) -> dict[int, str]:
     """The worker's last look before sending: letter id -> reason code, for those that must not go.
 
-    A letter whose candidate is no longer declined, or whose recipient already got (or is
-    being sent) another letter of the same position, is blocked.
+    A letter whose candidate is no longer declined is blocked; so is one whose recipient, in the
+    same position, already got a letter (sent or in doubt), is being sent one with a lower id
+    (by this worker or another: of two, the earlier always goes), or is among these letters
+    under a lower id. Two queries, whatever the number of letters.
     """
-    ids = list(letter_ids)
+    ids = sorted(set(letter_ids))
     if not ids:
         return {}
-    blocked: dict[int, str] = {}
-    rows = session.execute(
-        select(Letter.id, Application.outcome, Application.position_id, Candidate.email)
+    claimed = session.execute(  # the address each goes to is its delivery's, as sent
+        select(Letter.id, Application.outcome, Application.position_id, Delivery.recipient)
         .join(Application, Application.id == Letter.application_id)
-        .join(Candidate, Candidate.id == Application.candidate_id)
-        .where(Letter.id.in_(ids))).all()
-    for letter_id, outcome, position_id, email in rows:
-        if not gets_letter(outcome):
-            blocked[letter_id] = outcome
-        elif email and session.scalar(
-                select(func.count()).select_from(Delivery)
+        .join(Delivery, (Delivery.letter_id == Letter.id) & (Delivery.channel == "email"))
+        .where(Letter.id.in_(ids)).order_by(Letter.id)).all()
+    emails = {email.lower() for *_, email in claimed if email}
+    out: dict[tuple[int, str], list[tuple[int, str]]] = {}
+    if emails:
+        for position_id, recipient, letter_id, state in session.execute(
+                select(Application.position_id, func.lower(Delivery.recipient), Letter.id,
+                       Delivery.state)
                 .join(Letter, Letter.id == Delivery.letter_id)
                 .join(Application, Application.id == Letter.application_id)
-                .where(Application.position_id == position_id, Letter.id != letter_id,
-                       func.lower(Delivery.recipient) == email.lower(),
+                .where(Application.position_id.in_({row.position_id for row in claimed}),
+                       func.lower(Delivery.recipient).in_(emails),
                        Delivery.state.in_(("sent", "sending", "in_doubt")))):
+            out.setdefault((position_id, recipient), []).append((letter_id, state))
+    blocked: dict[int, str] = {}
+    for letter_id, outcome, position_id, email in claimed:
+        if not gets_letter(outcome):
+            blocked[letter_id] = outcome
+        elif email and any(other != letter_id and (state != "sending" or other < letter_id)
+                           for other, state in out.get((position_id, email.lower()), [])):
             blocked[letter_id] = "duplicate"
     return blocked

@@ -864,10 +864,10 @@ def _record(session: Session, organization_id: int, claimed: Sequence[_Claimed],
     if events:
         audit.record_many(session, organization_id, "delivery.attempt", events)
     if stopped:
-        for letter_id, reason in stopped:
-            session.execute(update(Letter).where(Letter.id == letter_id).values(
-                status="cancelled", cancel_reason=outcomes.REASONS.get(reason, reason),
-                cancelled_at=sent_at).execution_options(synchronize_session=False))
+        session.execute(update(Letter), [  # by primary key, in one executemany
+            {"id": letter_id, "status": "cancelled", "cancelled_at": sent_at,
+             "cancel_reason": outcomes.REASONS.get(reason, reason)}
+            for letter_id, reason in stopped])
         audit.record_many(session, organization_id, "letter.cancelled", [
             (("letter", letter_id), {"reason": reason, "step": "sending", "was": "queued"})
             for letter_id, reason in stopped])

@@ -34,16 +34,13 @@ the hire is a choice the member confirms, with the list of every affected letter
 from __future__ import annotations
 
 from ..models import Application, Batch, Delivery, Letter
+from ..models.hiring import LETTER_OUTCOMES
 
 OUTCOMES = ("pending", "hired", "declined", "withdrawn")
-LETTER_OUTCOME = "declined"  # the only outcome that gets a decline letter
 LETTER_LIFE = ("draft", "approved", "frozen", "held", "scheduled", "queued", "sending", "sent",
                "failed", "in_doubt", "cancelled")
 LEFT = ("sending", "sent", "in_doubt")  # may have reached the candidate: cannot be stopped
-LIFE_LABELS = {"draft": "draft", "approved": "approved", "frozen": "frozen", "held": "held",
-               "scheduled": "scheduled", "queued": "queued", "sending": "sending",
-               "sent": "sent", "failed": "failed", "in_doubt": "in doubt",
-               "cancelled": "cancelled"}
+LIFE_LABELS = {life: life.replace("_", " ") for life in LETTER_LIFE}  # "in doubt"
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("pending", "declined"): "a decline letter is drafted for review",
     ("pending", "hired"): "no letter; counts against the openings",
@@ -71,7 +68,7 @@ REASONS = {
 
 def gets_letter(outcome: str) -> bool:
     """Whether an application with this outcome gets a decline letter."""
-    return outcome == LETTER_OUTCOME
+    return outcome in LETTER_OUTCOMES  # only "declined"; the model's SQL filters use the same
 
 
 def letter_life(letter: Letter | None, delivery: Delivery | None = None,

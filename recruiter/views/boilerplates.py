@@ -18,6 +18,7 @@ from ..extensions import db
 from ..forms import options
 from ..forms.boilerplates import BODY_MAX, BoilerplateForm, NewBoilerplateForm
 from ..models import Application, Boilerplate, BoilerplateVersion, Candidate, Member, Position
+from ..models.hiring import LETTER_OUTCOMES
 from ..services.boilerplates import ensure_shipped, get_boilerplate, save_version
 from ..services.letters import context_for
 from ..services.rendering import (
@@ -111,7 +112,7 @@ def _chooser(position_id: int | None, application_id: int | None) -> Chooser:
     applications = list(db.session.scalars(
         select(Application).join(Candidate).where(
             Application.position_id == position.id,
-            Application.outcome.in_(("declined", "pending")))
+            Application.outcome.in_(LETTER_OUTCOMES))
         .options(selectinload(Application.candidate))
         .order_by(Candidate.last_name, Candidate.first_name, Application.id)
         .limit(MAX_CHOICES)))

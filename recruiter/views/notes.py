@@ -13,6 +13,7 @@ from ..errors import Conflict, RecruiterError
 from ..extensions import db
 from ..forms.notes import NOTE_MAX, NoteForm
 from ..models import Application, Candidate, Position
+from ..models.hiring import LETTER_OUTCOMES
 from ..services.positions import (
     BY_NAME,
     application_page,
@@ -23,7 +24,6 @@ from ..services.positions import (
 from .access import org_id, requires
 
 bp = Blueprint("notes", __name__)
-LETTER_OUTCOMES = ("declined", "pending")  # Application.gets_letter, as SQL
 
 
 def _letter_applications(position_id: int):  # noqa: ANN202
