@@ -17,14 +17,22 @@ The garbage collections of the 1-process run are counted too: a batch that keeps
 letter sets the collector off every few letters, which costs more CPU than it shows in a
 profile (the collections are charged to whatever function happened to allocate).
 Goal (issue 7): at least 800 letters/s for render + MIME on 2 cores.
+
+``--without mime_boundary,gc_freeze`` instead times ``render_emails`` alone (1 process, then
+the pool cold and warm), once with every library trick on and once without each named one,
+every variant in a fresh process, in turns for ``--rounds`` rounds (``bench/without.py``), and
+says whether each variant's messages are byte-identical apart from the boundary.
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import dataclasses
 import gc
+import hashlib
 import io
+import json
 import os
 import pstats
 import re
@@ -166,7 +174,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="rounds; figures are medians")
     parser.add_argument("--profile", action="store_true",
                         help="also print a cProfile of both paths on 2,000 letters")
+    parser.add_argument("--without", metavar="TRICKS",
+                        help="compare render_emails with and without these library tricks")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of --without")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # one --without run, as JSON
     args = parser.parse_args()
+    if args.variant is not None:
+        return variant(args)
+    if args.without:
+        return compare(args)
     load_start = os.getloadavg()[0]
     items = make_items(args.letters)
     sample = items[:args.naive_letters or args.letters]
@@ -233,6 +249,44 @@ def main() -> None:
           "figures are only comparable on an otherwise idle machine.")
     if args.profile:
         profile(items[:2000])
+
+
+def variant(args: argparse.Namespace) -> None:
+    """One ``--without`` variant, in its own process: 1 process, cold pool, warm pool, as JSON."""
+    import without
+
+    without.enter_variant()
+    items = [dataclasses.replace(item, envelope=dataclasses.replace(
+        item.envelope, message_id=f"<bench-{i}@harbourair.example.com>"))
+        for i, item in enumerate(make_items(args.letters))]  # the same bytes in every variant
+    workers.shutdown()
+    one_s, one_cpu, out = timed(product, items, 1)
+    cold_s, _, _ = timed(product, items, args.processes)
+    warm_s, _, out = timed(product, items, args.processes)
+    state = workers.pool(args.processes).submit(without.state).result()
+    workers.shutdown()
+    n = len(items)
+    digest = hashlib.sha256(b"".join(hashlib.sha256(_BOUNDARY.sub(b"B", x)).digest()
+                                     for x in out)).hexdigest()
+    print(json.dumps({
+        "figures": {"one": n / one_s, "cpu": one_cpu * 1000 / n, "cold": n / cold_s,
+                    "warm": n / warm_s},
+        "digest": digest, "worker_state": state}))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """``--without``: render_emails with every trick on and without each named one."""
+    import without
+
+    tricks = without.names(args.without)
+    passed = ["--letters", str(args.letters), "--processes", str(args.processes)]
+    print(f"bench_email --without {args.without}: {args.letters:,} letters, "
+          f"{args.processes} processes, {args.rounds} round(s), each variant in a fresh "
+          "process; load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    results = without.run_variants(__file__, passed, ["", *tricks], args.rounds)
+    without.report(results, {"one": "letters/s 1 process", "cpu": "CPU ms/letter 1 process",
+                             "cold": "letters/s cold", "warm": "letters/s warm"})
+    print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

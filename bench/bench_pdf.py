@@ -22,26 +22,35 @@ the workers: they are the fork server's children, not ours.
 
 Goals (issue 7): at least 4 times the naive loop, 1,000 letters in 15 s or less, peak RSS of
 600 MB or less.
+
+``--without weasyprint_ua,gc_freeze`` instead
+times the product alone, cold then warm, once with every library trick on and once without
+each named one, every variant in a fresh process, in turns for ``--rounds`` rounds (see
+``bench/without.py``), and says whether each variant's PDFs are byte-identical.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import re
 import sys
 import time
 from collections.abc import Callable
-from multiprocessing import forkserver
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from weasyprint import HTML  # noqa: E402
 
+from recruiter.adapters import process_pool  # noqa: E402
+from recruiter.paths import LETTERS_DIR  # noqa: E402
 from recruiter.services import pdf, workers  # noqa: E402
 from recruiter.services.boilerplates import shipped_for_stage  # noqa: E402
 from recruiter.services.importing import parse_candidates  # noqa: E402
+from recruiter.services.pdf_layout import _base_url, _item, _template  # noqa: E402
 from recruiter.services.rendering import (  # noqa: E402
     CandidateFields,
     LetterContext,
@@ -95,9 +104,9 @@ _SECTION_RE = re.compile(r'(<section class="letter"[^>]*>)')
 
 
 def _naive_html(letter: pdf.PdfLetter, pages: int | None, target_counter: bool) -> str:
-    item = pdf._item(letter, pages)
-    source = pdf._template().render(items=[item], title=letter.subject, lang="en", size="a4")
-    css = (pdf.LETTERS_DIR / "letterhead.css").read_text()
+    item = _item(letter, pages)
+    source = _template().render(items=[item], title=letter.subject, lang="en", size="a4")
+    css = (LETTERS_DIR / "letterhead.css").read_text()
     if target_counter:
         css += _TARGET_COUNTER_CSS
         source = _SECTION_RE.sub(lambda m: m.group(1) + _FOLIO_DIVS.format(end=item["end"]),
@@ -106,7 +115,7 @@ def _naive_html(letter: pdf.PdfLetter, pages: int | None, target_counter: bool) 
 
 
 def _write_one(source: str) -> tuple[bytes, int]:
-    document = HTML(string=source, base_url=pdf._base_url(),
+    document = HTML(string=source, base_url=_base_url(),
                     url_fetcher=pdf.url_fetcher).render()
     return document.write_pdf(), len(document.pages)
 
@@ -141,9 +150,8 @@ def cpu_seconds(pid: int) -> float:
 
 def helper_pids() -> list[int]:
     """The fork server and the pool's workers, while they are alive."""
-    pids = workers.pids()
-    server = forkserver._forkserver._forkserver_pid  # noqa: SLF001
-    return pids + ([server] if server else [])
+    server = process_pool.forkserver_pid()
+    return workers.pids() + ([server] if server else [])
 
 
 def timed(func: Callable[[list[pdf.PdfLetter]], list[bytes]], letters: list[pdf.PdfLetter]
@@ -169,7 +177,15 @@ def main() -> None:
                         help="make every Nth letter run to two pages (default: none)")
     parser.add_argument("--skip-fair-naive", action="store_true",
                         help="skip the second naive loop")
+    parser.add_argument("--without", metavar="TRICKS",
+                        help="compare the product with and without these library tricks")
+    parser.add_argument("--rounds", type=int, default=1, help="rounds of --without")
+    parser.add_argument("--variant", help=argparse.SUPPRESS)  # one --without run, as JSON
     args = parser.parse_args()
+    if args.variant is not None:
+        return variant(args)
+    if args.without:
+        return compare(args)
     print(f"libharfbuzz-subset: {'yes' if pdf.harfbuzz_subset_available() else 'NO'}; "
           f"CPUs: {os.cpu_count()}; load average before: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -216,6 +232,43 @@ def main() -> None:
           + f" MB; total {total:.0f} MB (goal 600 MB)")
     print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     workers.shutdown()
+
+
+def variant(args: argparse.Namespace) -> None:
+    """One ``--without`` variant, in its own process: the product cold, then warm, as JSON."""
+    import without
+
+    without.enter_variant()
+    letters = make_letters(args.letters, args.long_every)
+
+    def product(batch: list[pdf.PdfLetter]) -> list[bytes]:
+        return pdf.render_pdfs_parallel(batch, processes=args.processes, chunk=args.chunk)
+
+    _, cold_s, cold_cpu = timed(product, letters)
+    out, warm_s, warm_cpu = timed(product, letters)
+    state = workers.pool(args.processes).submit(without.state).result()
+    workers.shutdown()
+    n = len(letters)
+    print(json.dumps({
+        "figures": {"warm": n / warm_s, "cold": n / cold_s, "cpu": warm_cpu * 1000 / n},
+        "digest": hashlib.sha256(b"".join(hashlib.sha256(x).digest() for x in out)).hexdigest(),
+        "worker_state": state}))
+
+
+def compare(args: argparse.Namespace) -> None:
+    """``--without``: the product with every trick on and without each named one."""
+    import without
+
+    tricks = without.names(args.without)
+    passed = ["--letters", str(args.letters), "--processes", str(args.processes),
+              "--chunk", str(args.chunk), "--long-every", str(args.long_every)]
+    print(f"bench_pdf --without {args.without}: {args.letters:,} letters, "
+          f"{args.processes} processes, {args.rounds} round(s), each variant in a fresh "
+          "process; load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
+    results = without.run_variants(__file__, passed, ["", *tricks], args.rounds)
+    without.report(results, {"warm": "letters/s warm", "cold": "letters/s cold",
+                             "cpu": "CPU ms/letter warm"})
+    print("load average after: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

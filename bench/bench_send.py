@@ -320,7 +320,7 @@ def make_app(folder: Path, sink: Sink, database_url: str | None = None,  # noqa:
 def populate(app, people: list[Person]) -> tuple[int, int]:  # noqa: ANN001
     """One organization, member and position with the hire and every candidate, approved."""
     from recruiter.extensions import db
-    from recruiter.services import accounts, letters, positions
+    from recruiter.services import accounts, approval, positions
     from recruiter.services.importing import CandidateRow
 
     with app.app_context():
@@ -346,7 +346,7 @@ def populate(app, people: list[Person]) -> tuple[int, int]:  # noqa: ANN001
                  for i, p in enumerate(people)]
         positions.import_rows(session, position, rows)
         session.commit()
-        letters.approve_all(session, position, member, expected_count=len(people),
+        approval.approve_all(session, position, member, expected_count=len(people),
                             acknowledge_warnings=True)
         session.commit()
         return position.id, member.id
@@ -367,10 +367,10 @@ def freeze(app, position_id: int, member_id: int) -> tuple[float, list[int], set
         session.commit()
         seconds = time.perf_counter() - start
         assert created and batch.state == "released", (created, batch.state)
-        deliveries = [d for d in sending._deliveries(session, batch)
+        deliveries = [d for d in sending.deliveries_of(session, batch)
                       if d.channel == "email" and d.state == "queued"]
         ids = [d.id for d in deliveries]
-        message_ids = {d.letter.message_id.encode() for d in deliveries}
+        message_ids = {d.letter.frozen.message_id.encode() for d in deliveries}
         return seconds, ids, message_ids
 
 

@@ -32,7 +32,7 @@ its letter list takes seconds, the baseline gets ``--baseline-requests`` request
 
 **Exports:** the letters are then made ``sent`` with plausible stored bytes written straight
 into their rows: the real PDF of one letter, rendered once, with a per-letter trailer comment,
-and the real ``.eml`` of one letter (``letters.letter_eml``) with each letter's own address
+and the real ``.eml`` of one letter (``files.letter_eml``) with each letter's own address
 and Message-ID put in. Rendering 5,000 PDFs would take minutes and is ``bench_pdf``'s subject.
 Then the admin downloads the audit evidence ZIP (``/audit/positions/<id>/export.zip``) and
 the letters ZIP (``/positions/<id>/letters.zip``, streamed), each from a fresh werkzeug
@@ -127,15 +127,19 @@ def build(folder: Path, applications: int) -> int:
 
 
 def make_sent(folder: Path, position_id: int) -> tuple[int, float]:
-    """Give every letter stored bytes and the status sent; (letters, mean PDF KiB)."""
+    """Freeze every letter as the app does and mark it sent; (letters, mean PDF KiB).
+
+    Each letter gets a frozen copy: its real ``.eml`` (readdressed) when it goes by email, a
+    real letterhead PDF when it goes by post, in one batch of the position.
+    """
     from datetime import UTC, datetime
 
-    from sqlalchemy import select, update
+    from sqlalchemy import insert, select, update
     from sqlalchemy.orm import selectinload
 
     from recruiter.extensions import db
-    from recruiter.models import Application, Letter
-    from recruiter.services import letters
+    from recruiter.models import Application, Batch, FrozenLetter, Letter, Position
+    from recruiter.services import files
     from recruiter.services.audit import sha256_hex
 
     app = _app(folder)
@@ -145,25 +149,32 @@ def make_sent(folder: Path, position_id: int) -> tuple[int, float]:
             Application.position_id == position_id, Letter.status != "cancelled")
             .options(selectinload(Letter.application).selectinload(Application.candidate))
             .order_by(Letter.id)).all()
-        pdf = letters.letter_pdf(rows[0])  # one real letterhead PDF
+        pdf = files.letter_pdf(rows[0])  # one real letterhead PDF
         first = next(x for x in rows if x.application.candidate.email)
-        first.message_id = "<bench-0@harbourair.example.com>"
-        template = letters.letter_eml(first)  # one real message, readdressed for each letter
-        cand = first.application.candidate
+        template = files.letter_eml(first).replace(  # one real message, readdressed for each
+            first.application.candidate.email.encode(), b"bench@bench.example")
         now = datetime.now(UTC)
-        values, pdf_bytes = [], 0
+        position = session.get(Position, position_id)
+        batch = Batch(organization_id=position.organization_id, position_id=position_id,
+                      approved_at=now, state="released", hold_until_accepted=False)
+        session.add(batch)
+        session.flush()
+        values, copies, pdf_bytes = [], [], 0
         for letter in rows:
-            letter_pdf = pdf + f"\n% letter {letter.id}\n".encode()
-            message_id = f"<bench-{letter.id}@harbourair.example.com>"
             email = letter.application.candidate.email
-            eml = template.replace(b"<bench-0@", f"<bench-{letter.id}@".encode()).replace(
-                cand.email.encode(), email.encode()) if email else None
-            values.append({"id": letter.id, "status": "sent", "frozen_at": now, "pdf": letter_pdf,
-                           "pdf_sha256": sha256_hex(letter_pdf), "eml": eml,
-                           "eml_sha256": sha256_hex(eml) if eml else None,
-                           "message_id": message_id})
-            pdf_bytes += len(letter_pdf)
+            eml = template.replace(b"bench@bench.example", email.encode()) if email else None
+            letter_pdf = None if email else pdf + f"\n% letter {letter.id}\n".encode()
+            copies.append({"organization_id": letter.organization_id, "letter_id": letter.id,
+                           "batch_id": batch.id, "frozen_at": now,
+                           "boilerplate_version_id": letter.boilerplate_version_id,
+                           "message_id": f"<bench-{letter.id}@harbourair.example.com>",
+                           "eml": eml, "eml_sha256": sha256_hex(eml) if eml else None,
+                           "pdf": letter_pdf,
+                           "pdf_sha256": sha256_hex(letter_pdf) if letter_pdf else None})
+            values.append({"id": letter.id, "status": "sent", "batch_id": batch.id})
+            pdf_bytes += len(letter_pdf or b"")
         session.expunge_all()
+        session.execute(insert(FrozenLetter), copies)
         session.execute(update(Letter), values)
         session.commit()
         db.session.remove()

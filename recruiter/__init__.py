@@ -170,7 +170,7 @@ def register_blueprints(app: Flask) -> None:
 
 def register_cli(app: Flask) -> None:
     """Attach the `recruiter` commands to the app's CLI."""
-    from .cli import register
+    from .cli_commands import register
 
     register(app)
 

@@ -12,8 +12,8 @@ from .errors import RecruiterError
 from .extensions import db
 from .models import Member, Position
 from .queue import consumer, queue
+from .services import approval, sending
 from .services import letters as letters_service
-from .services import sending
 
 
 def position_by_id(position_id: int) -> Position:
@@ -52,7 +52,7 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
     position = position_by_id(position_id)
     letters = [x for x in letters_service.refresh_letters(db.session, position)
                if x.status != "cancelled"]
-    findings = letters_service.letter_findings(position, letters)
+    findings = approval.letter_findings(position, letters)
     errors = sum(1 for x in letters if any(f.severity == "error" for f in findings[x.id]))
     warnings = sum(1 for x in letters if any(f.severity == "warning" for f in findings[x.id]))
     for letter in letters:
@@ -74,7 +74,7 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
     member = acting_member(position, by_email)
     pending = sum(1 for x in letters if x.status in ("draft", "approved"))
     if pending:
-        letters_service.approve_all(db.session, position, member, expected_count=pending,
+        approval.approve_all(db.session, position, member, expected_count=pending,
                                     acknowledge_warnings=True)
     batch, created = sending.freeze_batch(db.session, position, member,
                                           page_size=current_app.config["PAGE_SIZE"])

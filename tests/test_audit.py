@@ -34,13 +34,14 @@ from recruiter.models import (
     Candidate,
     Delivery,
     ErasureRequest,
+    FrozenLetter,
     Letter,
     Member,
     Organization,
     Position,
 )
 from recruiter.queue import queue
-from recruiter.services import audit, retention, sending
+from recruiter.services import approval, audit, retention, sending
 from recruiter.services import letters as letters_service
 from recruiter.services.outcomes import change_outcome
 from recruiter.services.positions import save_note
@@ -165,13 +166,13 @@ def send(app, db, make_org, make_member, make_position) -> Callable[..., Sent]: 
         position = make_position(org=org, csv=csv_bytes)
         letters = letters_service.refresh_letters(db, position)
         count = sum(1 for x in letters if x.status == "draft")
-        letters_service.approve_all(db, position, member, expected_count=count,
+        approval.approve_all(db, position, member, expected_count=count,
                                     acknowledge_warnings=True)
         org.sender_email = "hiring@harbourair.example.com"
         batch, created = sending.freeze_batch(db, position, member, hold_until_accepted=False)
         db.commit()
         assert created and batch.state == "released"
-        ids = [d.id for d in sending._deliveries(db, batch)
+        ids = [d.id for d in sending.deliveries_of(db, batch)
                if d.channel == "email" and d.state == "queued"]
         queue().enqueue(ids)  # QUEUE_IMMEDIATE: each one is written to the outbox right here
         db.expire_all()
@@ -188,15 +189,24 @@ def letters_of(db, position: Position) -> list[Letter]:  # noqa: ANN001
                            .where(Application.position_id == position.id).order_by(Letter.id)))
 
 
+def copies_of(db, position: Position) -> list[FrozenLetter]:  # noqa: ANN001
+    """The position's frozen letters, by letter id."""
+    db.expire_all()
+    return list(db.scalars(select(FrozenLetter).join(Letter).join(Application)
+                           .where(Application.position_id == position.id)
+                           .order_by(FrozenLetter.letter_id)))
+
+
 # --- the intact chain --------------------------------------------------------------------------
 
 
 def test_verify_passes_on_the_sent_vancouver_batch(app, db, send, runner) -> None:  # noqa: ANN001
     """28 emails left, every step is in the chain, and `audit verify` exits 0."""
     sent = send()
-    letters = letters_of(db, sent.position)
-    assert len(letters) == 29
-    assert sum(1 for x in letters if x.eml is not None) == 28
+    copies = copies_of(db, sent.position)
+    assert len(copies) == 29
+    assert sum(1 for x in copies if x.eml is not None) == 28
+    assert sum(1 for x in copies if x.pdf is not None) == 1  # the postal letter's alone
     assert len(list(outbox_of(app).glob("*.eml"))) == 28
     actions = [e.action for e in events(db, sent.org)]
     assert actions.count("letter.frozen") == 29
@@ -256,13 +266,13 @@ def test_changing_one_byte_of_a_stored_email_is_found(db, send, runner, make_org
     """Even with the letter's own SHA-256 column rewritten, the chain still knows."""
     sent = send()
     other = make_org("Fraser Valley Freight")
-    victim = [x for x in letters_of(db, sent.position) if x.eml is not None][6]
+    victim = [x for x in copies_of(db, sent.position) if x.eml is not None][6]
     forged = flip_byte(victim.eml, len(victim.eml) // 2)
-    db.execute(update(Letter).where(Letter.id == victim.id)
+    db.execute(update(FrozenLetter).where(FrozenLetter.id == victim.id)
                .values(eml=forged, eml_sha256=audit.sha256_hex(forged)))
     db.commit()
-    assert_broken(verify_cli(runner), rf"letter {victim.id}\b", r"email bytes")
-    assert_broken(verify_cli(runner, "--org", ORG), rf"letter {victim.id}\b")
+    assert_broken(verify_cli(runner), rf"letter {victim.letter_id}\b", r"email bytes")
+    assert_broken(verify_cli(runner, "--org", ORG), rf"letter {victim.letter_id}\b")
     result = verify_cli(runner, "--org", other.name)  # another organization is not affected
     assert result.exit_code == 0, result.output
 
@@ -270,34 +280,36 @@ def test_changing_one_byte_of_a_stored_email_is_found(db, send, runner, make_org
 @pytest.mark.slow
 def test_changing_one_byte_of_a_stored_pdf_is_found(db, send, runner) -> None:  # noqa: ANN001
     sent = send()
-    letters = letters_of(db, sent.position)
-    victim = letters[12]
-    db.execute(update(Letter).where(Letter.id == victim.id)
-               .values(pdf=flip_byte(victim.pdf, len(victim.pdf) - 40)))
+    post = next(x for x in copies_of(db, sent.position) if x.eml is None)  # the postal letter
+    db.execute(update(FrozenLetter).where(FrozenLetter.id == post.id)
+               .values(pdf=flip_byte(post.pdf, len(post.pdf) - 40)))
     db.commit()
-    assert_broken(verify_cli(runner), rf"letter {victim.id}\b", r"PDF bytes")
-    # the post letter (no email) is checked too
-    post = next(x for x in letters if x.eml is None)
-    db.execute(update(Letter).where(Letter.id == victim.id).values(pdf=victim.pdf))
-    db.execute(update(Letter).where(Letter.id == post.id).values(pdf=post.pdf + b"\n"))
+    assert_broken(verify_cli(runner), rf"letter {post.letter_id}\b", r"PDF bytes")
+    db.execute(update(FrozenLetter).where(FrozenLetter.id == post.id).values(pdf=post.pdf + b"\n"))
     db.commit()
-    assert_broken(verify_cli(runner), rf"letter {post.id}\b", r"PDF bytes")
+    assert_broken(verify_cli(runner), rf"letter {post.letter_id}\b", r"PDF bytes")
+    # An email letter has no frozen PDF; one that appears from nowhere is found too.
+    email = next(x for x in copies_of(db, sent.position) if x.eml is not None)
+    db.execute(update(FrozenLetter).where(FrozenLetter.id == post.id).values(pdf=post.pdf))
+    db.execute(update(FrozenLetter).where(FrozenLetter.id == email.id).values(pdf=post.pdf))
+    db.commit()
+    assert_broken(verify_cli(runner), rf"letter {email.letter_id}\b", r"PDF bytes")
 
 
 @pytest.mark.slow
 def test_changing_one_audit_payload_is_found(db, send, runner) -> None:  # noqa: ANN001
     """An attacker swaps a letter and the hash the chain recorded for it: the event breaks."""
     sent = send()
-    victim = [x for x in letters_of(db, sent.position) if x.eml is not None][3]
-    event = frozen_event(db, sent.org, victim)
+    victim = [x for x in copies_of(db, sent.position) if x.eml is not None][3]
+    event = frozen_event(db, sent.org, victim.letter)
     event_id, seq = event.id, event.seq
     forged = flip_byte(victim.eml, 200)
     payload = dict(event.payload, eml_sha256=audit.sha256_hex(forged))
-    db.execute(update(Letter).where(Letter.id == victim.id)
+    db.execute(update(FrozenLetter).where(FrozenLetter.id == victim.id)
                .values(eml=forged, eml_sha256=audit.sha256_hex(forged)))
     db.commit()
     write_audit(db, update(AuditEvent).where(AuditEvent.id == event_id).values(payload=payload))
-    assert frozen_event(db, sent.org, victim).payload["eml_sha256"] == payload["eml_sha256"]
+    assert frozen_event(db, sent.org, victim.letter).payload["eml_sha256"] == payload["eml_sha256"]
     assert_broken(verify_cli(runner), rf"audit event #{seq}\b", r"letter\.frozen",
                   r"changed")
 
@@ -334,13 +346,13 @@ def test_removing_a_letter_or_its_bytes_is_found(db, send, runner) -> None:  # n
     rows = vancouver_rows()
     sent = send(small_csv(rows[:4], hired=rows[0]["email"]))
     first, second, _ = letters_of(db, sent.position)
-    eml = first.eml
+    eml = first.frozen.eml
     seqs = {e.subject_id: e.seq for e in events(db, sent.org) if e.action == "letter.frozen"}
-    db.execute(update(Letter).where(Letter.id == first.id).values(eml=None))
+    db.execute(update(FrozenLetter).where(FrozenLetter.letter_id == first.id).values(eml=None))
     db.commit()
     assert_broken(verify_cli(runner), rf"letter {first.id}\b", r"email bytes",
                   rf"event #{seqs[first.id]}\b", r"never purged")
-    db.execute(update(Letter).where(Letter.id == first.id).values(eml=eml))
+    db.execute(update(FrozenLetter).where(FrozenLetter.letter_id == first.id).values(eml=eml))
     db.execute(delete(Delivery).where(Delivery.letter_id == second.id))
     db.execute(delete(Letter).where(Letter.id == second.id))
     db.commit()
@@ -400,17 +412,17 @@ def test_export_of_the_sent_vancouver_batch(app, db, send, runner, tmp_path) -> 
         archive.extractall(folder)
     emls = sorted(folder.rglob("*.eml"))
     pdfs = sorted(folder.rglob("*.pdf"))
-    assert len(emls) == 28 and len(pdfs) == 29
+    assert len(emls) == 28 and len(pdfs) == 1  # an email's copy is its .eml; post, its PDF
 
     # 1. sha256sum, the standard tool, agrees with every file
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=folder, capture_output=True,
                            text=True)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert check.stdout.count(": OK") == 57
+    assert check.stdout.count(": OK") == 29
 
     # 2. the files are exactly the stored (and sent) bytes, and the manifest says so
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-    stored = {x.id: x for x in letters_of(db, sent.position)}
+    stored = {x.letter_id: x for x in copies_of(db, sent.position)}
     assert len(manifest["letters"]) == 29 == len(stored)
     for entry in manifest["letters"]:
         letter = stored[entry["letter"]]
@@ -418,12 +430,13 @@ def test_export_of_the_sent_vancouver_batch(app, db, send, runner, tmp_path) -> 
         assert entry["pdf_sha256"] == entry["chain_pdf_sha256"] == letter.pdf_sha256
         assert "purged" not in entry
         files = {Path(name).suffix: folder / name for name in entry["files"]}
-        assert files[".pdf"].read_bytes() == letter.pdf
-        assert hashlib.sha256(files[".pdf"].read_bytes()).hexdigest() == entry["pdf_sha256"]
         if letter.eml is None:
             assert entry["channel"] == "post" and entry["eml_sha256"] is None
             assert ".eml" not in files
+            assert files[".pdf"].read_bytes() == letter.pdf
+            assert hashlib.sha256(files[".pdf"].read_bytes()).hexdigest() == entry["pdf_sha256"]
         else:
+            assert ".pdf" not in files and entry["pdf_sha256"] is None
             assert files[".eml"].read_bytes() == letter.eml
             assert hashlib.sha256(files[".eml"].read_bytes()).hexdigest() == entry["eml_sha256"]
             outbox = outbox_of(app) / (re.sub(r"[^A-Za-z0-9._-]", "_",
@@ -489,7 +502,7 @@ def test_export_of_the_sent_vancouver_batch(app, db, send, runner, tmp_path) -> 
     last = events(db, sent.org)[-1]
     assert last.action == "export.position"
     assert (last.subject_type, last.subject_id) == ("position", sent.position.id)
-    assert last.payload == {"letters": 29, "files": 57}
+    assert last.payload == {"letters": 29, "files": 29}
     assert last.seq > max(e["seq"] for e in chain)
     assert verify_cli(runner).exit_code == 0
     assert_events_hold_no_personal_text(db, personal_texts(vancouver_rows()) | {EVIL})
@@ -570,7 +583,7 @@ def test_purge_past_retention_leaves_no_personal_data(app, db, send, runner, tmp
     for entry in manifest["letters"]:
         assert entry["files"] == []
         assert datetime.fromisoformat(entry["purged"]["at"]) == later
-        assert entry["purged"]["rule"] == "retention: 12 months after the position closed"
+        assert entry["purged"]["rule"] == "retention: 12 months after the position was filled"
         assert entry["eml_sha256"] == entry["chain_eml_sha256"]  # the hashes stay
         assert entry["pdf_sha256"] == entry["chain_pdf_sha256"]
     assert len(index) == 29
@@ -614,7 +627,7 @@ def test_cli_purge_dry_run_then_purge(app, db, make_org, make_position, runner) 
                       .order_by(Candidate.email)).all()
     assert len(purged) == 29
     assert [c.email for c in kept] == [daniel["email"], "robin.t@example.org"]
-    assert all(c.purge_rule == "retention: 6 months after the position closed"
+    assert all(c.purge_rule == "retention: 6 months after the position was filled"
                for c in db.scalars(select(Candidate).where(Candidate.id.in_(purged))))
     assert fresh.exists()
     assert verify_cli(runner).exit_code == 0

@@ -29,8 +29,8 @@ from recruiter.models import (
     Position,
 )
 from recruiter.queue import queue
+from recruiter.services import approval, sending
 from recruiter.services import letters as letters_service
-from recruiter.services import sending
 from recruiter.views.audit_data import html_part
 
 EMAILS = 28  # the Vancouver batch: 29 letters, one of them by post
@@ -55,7 +55,7 @@ def sent(db, make_org, make_member, make_position) -> Sent:  # noqa: ANN001
     position = make_position(org=org)
     letters = letters_service.refresh_letters(db, position)
     count = sum(1 for x in letters if x.status in ("draft", "approved"))
-    letters_service.approve_all(db, position, admin, expected_count=count,
+    approval.approve_all(db, position, admin, expected_count=count,
                                 acknowledge_warnings=True)
     org.sender_email = "hiring@harbourair.example.com"
     sending.freeze_batch(db, position, admin, hold_until_accepted=False)
@@ -95,7 +95,7 @@ def _pages(sent: Sent) -> list[str]:
     return ["/audit", "/audit?page=2", f"/audit/positions/{p}",
             f"/audit/positions/{p}?page=1&events=2", f"/audit/letters/{x}",
             f"/audit/letters/{x}/email", f"/audit/letters/{x}/source",
-            f"/audit/letters/{x}/letter.pdf", f"/audit/letters/{sent.post_letter.id}",
+            f"/audit/letters/{sent.post_letter.id}",
             f"/audit/letters/{sent.post_letter.id}/letter.pdf", "/audit/settings"]
 
 
@@ -115,7 +115,7 @@ def test_an_auditor_reads_every_audit_page_and_the_export(client, login, sent) -
         archive = zipfile.ZipFile(io.BytesIO(response.data))
     names = archive.namelist()
     assert len([n for n in names if n.endswith(".eml")]) == EMAILS
-    assert len([n for n in names if n.endswith(".pdf")]) == EMAILS + 1
+    assert len([n for n in names if n.endswith(".pdf")]) == 1  # the postal letter's
     assert {"manifest.json", "index.csv", "SHA256SUMS", "VERIFY.txt"} <= set(names)
     for line in archive.read("SHA256SUMS").decode().splitlines():
         digest, name = line.split("  ", 1)
@@ -172,9 +172,10 @@ def test_the_letter_page_shows_the_message_id_hashes_approval_and_attempt(
     letter = sent.letter
     page = _as(client, "GET", f"/audit/letters/{letter.id}").text
     text = _text(page)
-    assert html.escape(letter.message_id) in page
-    assert letter.eml_sha256 in page and letter.pdf_sha256 in page
-    assert text.count("matches the stored bytes and the chain") == 2
+    assert html.escape(letter.frozen.message_id) in page
+    assert letter.frozen.eml_sha256 in page
+    assert letter.frozen.pdf_sha256 is None and "PDF SHA-256" not in text  # an email's copy
+    assert text.count("matches the stored bytes and the chain") == 1
     assert f"version {letter.boilerplate_version.number}" in text
     assert f"revision {letter.note_revision}" in text
     assert "Approved by Admin" in text
@@ -190,19 +191,22 @@ def test_the_email_source_and_pdf_are_exactly_what_was_stored(client, login, sen
     login("auditor", org=sent.org)
     letter = sent.letter
     source = _as(client, "GET", f"/audit/letters/{letter.id}/source")
-    assert source.data == letter.eml
+    assert source.data == letter.frozen.eml
     assert source.headers["Content-Type"] == "text/plain; charset=utf-8"
     assert source.headers["Content-Disposition"].startswith("attachment")
     frame = _as(client, "GET", f"/audit/letters/{letter.id}/email")
-    assert frame.text == html_part(letter.eml)
+    assert frame.text == html_part(letter.frozen.eml)
     assert "frame-ancestors 'self'" in frame.headers["Content-Security-Policy"]
     assert frame.headers["X-Frame-Options"] == "SAMEORIGIN"
-    pdf = _as(client, "GET", f"/audit/letters/{letter.id}/letter.pdf")
-    assert pdf.data == letter.pdf and pdf.mimetype == "application/pdf"
+    # An email letter freezes to its .eml alone: no PDF was frozen, so none is served as one.
+    assert _as(client, "GET", f"/audit/letters/{letter.id}/letter.pdf").status_code == 404
     post = sent.post_letter
-    assert post.eml is None
+    assert post.frozen.eml is None
+    pdf = _as(client, "GET", f"/audit/letters/{post.id}/letter.pdf")
+    assert pdf.data == post.frozen.pdf and pdf.mimetype == "application/pdf"
     assert _as(client, "GET", f"/audit/letters/{post.id}/email").status_code == 404
-    assert "goes by post" in _as(client, "GET", f"/audit/letters/{post.id}").text
+    page = _as(client, "GET", f"/audit/letters/{post.id}").text
+    assert "goes by post" in page and "matches the stored bytes and the chain" in page
 
 
 def test_the_position_page_shows_who_got_what_and_the_timeline(client, login, sent) -> None:  # noqa: ANN001
@@ -211,7 +215,7 @@ def test_the_position_page_shows_who_got_what_and_the_timeline(client, login, se
     page = _as(client, "GET", f"/audit/positions/{sent.position.id}").text
     summary = page[page.index('data-testid="summary"'):page.index('id="timeline"')]
     assert summary.count("status-sent") == EMAILS and summary.count("status-queued") == 1
-    assert html.escape(sent.letter.message_id) in summary
+    assert html.escape(sent.letter.frozen.message_id) in summary
     timeline = page[page.index('id="timeline"'):]
     # With one letter.approved event per letter (issue 12) the timeline takes three pages.
     for events in (2, 3):
@@ -286,7 +290,7 @@ def test_an_erasure_after_retention_purges_and_the_letter_says_so(
         db, client, login, sent) -> None:  # noqa: ANN001
     """Past retention the person is erased; their letter then shows when and under what rule."""
     _sign_in(client, sent.admin)
-    db.get(Position, sent.position.id).closed_at = datetime.now(UTC) - timedelta(days=800)
+    db.get(Position, sent.position.id).filled_at = datetime.now(UTC) - timedelta(days=800)
     db.commit()
     letter_id, candidate = sent.letter.id, sent.letter.application.candidate
     email, name = candidate.email, candidate.full_name
@@ -299,8 +303,8 @@ def test_an_erasure_after_retention_purges_and_the_letter_says_so(
     text = _text(page)
     assert "Purged on" in text and "under erasure request" in text
     assert name not in text and email not in text and "<iframe" not in page
-    assert db.get(Letter, letter_id).eml_sha256 in page  # the proof stays
-    for part in ("email", "source", "letter.pdf"):
+    assert db.get(Letter, letter_id).frozen.eml_sha256 in page  # the proof stays
+    for part in ("email", "source"):
         assert _as(client, "GET", f"/audit/letters/{letter_id}/{part}").status_code == 410
     summary = _as(client, "GET", f"/audit/positions/{sent.position.id}").text
     assert "Purged candidate" in summary and name not in summary
@@ -314,7 +318,7 @@ def test_checking_the_chain_reads_only_and_names_a_broken_letter(db, client, log
     assert f"Intact: all {before} audit events" in response.text
     assert len(_events(db, sent.org)) == before
     letter = db.get(Letter, sent.letter.id)
-    letter.eml = letter.eml[:-1] + bytes([letter.eml[-1] ^ 1])
+    letter.frozen.eml = letter.frozen.eml[:-1] + bytes([letter.frozen.eml[-1] ^ 1])
     db.commit()
     text = _text(_as(client, "POST", "/audit/verify", follow_redirects=True).text)
     assert f"The audit trail is broken. letter {letter.id}: its stored email bytes" in text
@@ -346,7 +350,7 @@ def test_the_position_page_leaves_the_stored_bytes_in_the_database(client, login
     from recruiter.extensions import db as _db
 
     login("auditor", org=sent.org)
-    url, message_id = f"/audit/positions/{sent.position.id}", sent.letter.message_id
+    url, message_id = f"/audit/positions/{sent.position.id}", sent.letter.frozen.message_id
     _db.session.remove()  # every letter the page shows is loaded by the page itself
     loaded: list[Letter] = []
 

@@ -474,8 +474,8 @@ def test_ats_import_mapping_and_the_position_after_sending(browser, server: Serv
 
     from recruiter.models import Delivery, Member, Position
     from recruiter.queue import queue
+    from recruiter.services import approval, sending
     from recruiter.services import letters as letters_service
-    from recruiter.services import sending
 
     base = server.url
     page = new_page(browser)
@@ -508,7 +508,7 @@ def test_ats_import_mapping_and_the_position_after_sending(browser, server: Serv
             Position.title == "Dispatch Lead")).one()
         member = _db.session.scalars(select(Member).where(Member.email == MANAGER[0])).one()
         letters = letters_service.refresh_letters(_db.session, position)
-        letters_service.approve_all(_db.session, position, member,
+        approval.approve_all(_db.session, position, member,
                                     expected_count=len(letters), acknowledge_warnings=True)
         sending.freeze_batch(_db.session, position, member, hold_until_accepted=False)
         _db.session.commit()

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from recruiter.services import checks
-from recruiter.services.checks import BatchFacts, LetterUnderCheck, check_batch, check_text
+from recruiter.services.checks import (
+    BatchFacts,
+    LetterUnderCheck,
+    check_batch,
+    check_text,
+    wordlists,
+)
 
 LETTER = ("Dear {first},\n\nThank you for applying for the Operations Coordinator position.\n\n"
           "{note}\n\nWarm regards,\n\nJordan Reyes")
@@ -296,7 +302,7 @@ def test_word_lists_are_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     (tmp_path / "en.toml").write_text(
         'language = "en"\n[categories.age]\nlabel = "age"\nseverity = "error"\n'
         'explanation = "Age."\nterms = ["spring chicken*"]\nallow = []\n')
-    monkeypatch.setattr(checks, "CHECKS_DIR", tmp_path)
+    monkeypatch.setattr(wordlists, "CHECKS_DIR", tmp_path)  # where word_lists reads it
     checks.word_lists.cache_clear()
     checks._paragraph.cache_clear()
     try:

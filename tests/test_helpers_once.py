@@ -16,10 +16,11 @@ import pytest
 from sqlalchemy import select
 
 from recruiter.models import Application, Delivery, Letter
+from recruiter.services import approval, sending
 from recruiter.services import letters as letters_service
-from recruiter.services import sending
 from recruiter.services.csvcells import csv_safe
 from recruiter.services.orgtime import org_today, org_zone, zone_named
+from recruiter.services.sending import freeze as sending_freeze
 
 PACKAGE = Path(__file__).resolve().parent.parent / "recruiter"
 HEADER = ("first_name,last_name,email,address_line1,address_line2,city,region,postal_code,"
@@ -70,7 +71,7 @@ def test_org_today_is_the_day_in_the_organizations_zone() -> None:
 @pytest.fixture
 def frozen(db, make_org, make_member, make_position, monkeypatch):  # noqa: ANN001, ANN201
     """A position with two email letters and one postal letter, frozen and held."""
-    monkeypatch.setattr(sending, "render_pdfs_parallel",
+    monkeypatch.setattr(sending_freeze, "render_pdfs_parallel",
                         lambda letters, **_: [b"%PDF-1.7 stand-in" for _ in letters])
     rows = [HEADER, "Maya,Chen,maya@example.com,1 Main St,,Vancouver,BC,V6J 1M1,Canada,"
                     "interviewed,hired,\n"]
@@ -81,7 +82,7 @@ def frozen(db, make_org, make_member, make_position, monkeypatch):  # noqa: ANN0
     member = make_member("manager", org=org)
     position = make_position(org=org, csv="".join(rows).encode())
     letters = letters_service.refresh_letters(db, position)
-    letters_service.approve_all(db, position, member, acknowledge_warnings=True,
+    approval.approve_all(db, position, member, acknowledge_warnings=True,
                                 expected_count=sum(x.status == "draft" for x in letters))
     batch, created = sending.freeze_batch(db, position, member, hold_until_accepted=True)
     db.commit()

@@ -6,7 +6,7 @@ import csv
 import io
 import re
 import zipfile
-from datetime import UTC, date
+from datetime import UTC, date, datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -16,7 +16,8 @@ from pdftools import pdf_text as _pdf_text
 from sqlalchemy import event, select
 
 from recruiter.errors import RecruiterError
-from recruiter.models import Application, Candidate, Letter, Organization
+from recruiter.models import Application, Batch, Candidate, FrozenLetter, Letter, Organization
+from recruiter.services import approval, files
 from recruiter.services import letters as service
 from recruiter.services.outcomes import change_outcome
 from recruiter.services.positions import save_note
@@ -87,15 +88,15 @@ def test_empty_notes_are_reported(db, make_position):
     """The two candidates without a note get an error about it, and the counts say so."""
     position = make_position()
     letters = refresh(db, position)
-    findings = service.letter_findings(position, letters)
+    findings = approval.letter_findings(position, letters)
     assert set(findings) == {x.id for x in letters}
     flagged = {name for name, x in by_name(letters).items()
                if any(f.check == "empty-note" for f in findings[x.id])}
     assert flagged == EMPTY_NOTES
-    counts = service.review_counts(letters, findings)
+    counts = approval.review_counts(letters, findings)
     assert counts["draft"] == counts["total"] == 29
     assert (counts["errors"], counts["warnings"]) == (0, 2)
-    assert service.differentiator_findings(position) == []
+    assert approval.differentiator_findings(position) == []
     assert counts["approved"] == counts["cancelled"] == counts["frozen"] == counts["sent"] == 0
 
 
@@ -119,7 +120,7 @@ def test_approved_letter_follows_its_content(db, make_position, make_member):
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     letter = by_name(refresh(db, position))["Daniel Okafor"]
-    service.approve_letter(db, letter, [], member, acknowledge=False)
+    approval.approve_letter(db, letter, [], member, acknowledge=False)
     db.commit()
     assert letter.status == "approved"
     assert letter.approved_at.tzinfo is not None
@@ -143,7 +144,7 @@ def test_differentiator_change_drops_approval(db, make_position, make_member):
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     letter = by_name(refresh(db, position))["Daniel Okafor"]
-    service.approve_letter(db, letter, [], member, acknowledge=False)
+    approval.approve_letter(db, letter, [], member, acknowledge=False)
     set_differentiator(db, position, "a commercial pilot licence and dispatch experience")
     db.commit()
     refresh(db, position)
@@ -160,17 +161,17 @@ def test_withdrawn_letter_is_cancelled_then_restored(db, make_position, make_mem
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     letter = by_name(refresh(db, position))["Zoë Lefebvre"]
-    service.approve_letter(db, letter, [], member, acknowledge=False)
+    approval.approve_letter(db, letter, [], member, acknowledge=False)
     change_outcome(db, letter.application, "withdrawn")
     db.commit()
     letters = refresh(db, position)
     assert letter.status == "cancelled" and letter.approved_at is None
-    findings = service.letter_findings(position, letters)
+    findings = approval.letter_findings(position, letters)
     assert letter.id not in findings
-    counts = service.review_counts(letters, findings)
+    counts = approval.review_counts(letters, findings)
     assert (counts["cancelled"], counts["total"]) == (1, 28)
     with pytest.raises(RecruiterError, match="cancelled"):
-        service.approve_letter(db, letter, [], member, acknowledge=True)
+        approval.approve_letter(db, letter, [], member, acknowledge=True)
     change_outcome(db, letter.application, "pending")
     db.commit()
     refresh(db, position)
@@ -191,7 +192,7 @@ def test_replacing_the_hire_cancels_their_letter_and_gives_the_old_hire_none(db,
     letters = by_name(refresh(db, position))
     assert letter.status == "cancelled"
     assert maya.outcome == "pending" and "Maya Chen" not in letters
-    findings = service.letter_findings(position, list(letters.values()))
+    findings = approval.letter_findings(position, list(letters.values()))
     hire_hits = [f for f in findings[letters["Zoë Lefebvre"].id] if "Okafor" in f.message]
     assert not hire_hits  # the hire's name is not in anyone's letter
 
@@ -213,7 +214,7 @@ def test_frozen_and_sent_letters_are_never_touched(db, make_position):
     assert (frozen.text, frozen.content_hash, sent.text) == before
     assert (frozen.status, sent.status) == ("frozen", "sent")
     with pytest.raises(RecruiterError, match="frozen"):
-        service.set_note_override(db, frozen, "New text", None)
+        approval.set_note_override(db, frozen, "New text", None)
 
 
 def test_note_override_is_recorded_rendered_and_cleared(db, make_position, make_member):
@@ -222,17 +223,17 @@ def test_note_override_is_recorded_rendered_and_cleared(db, make_position, make_
     member = make_member(org=db.get(Organization, position.organization_id))
     letters = by_name(refresh(db, position))
     letter = letters["Fatima Haddad"]  # her note is empty
-    service.set_note_override(db, letter, "  Your logistics internship stood out.\r\n", member)
+    approval.set_note_override(db, letter, "  Your logistics internship stood out.\r\n", member)
     db.commit()
     assert letter.note_override == "Your logistics internship stood out."
     assert letter.note_override_by_id == member.id
     assert "Your logistics internship stood out." in letter.text
     assert letter.application.note == ""
-    findings = service.letter_findings(position, list(letters.values()))
+    findings = approval.letter_findings(position, list(letters.values()))
     assert not [f for f in findings[letter.id] if f.check == "empty-note"]
     refresh(db, position)  # a refresh keeps the override
     assert "Your logistics internship stood out." in letter.text
-    service.set_note_override(db, letter, "   ", member)
+    approval.set_note_override(db, letter, "   ", member)
     db.commit()
     assert letter.note_override is None and letter.note_override_by_id is None
     assert "internship" not in letter.text
@@ -243,8 +244,8 @@ def test_override_on_approved_letter_makes_it_a_draft(db, make_position, make_me
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     letter = by_name(refresh(db, position))["Daniel Okafor"]
-    service.approve_letter(db, letter, [], member, acknowledge=False)
-    service.set_note_override(db, letter, "A paragraph written for this letter.", member)
+    approval.approve_letter(db, letter, [], member, acknowledge=False)
+    approval.set_note_override(db, letter, "A paragraph written for this letter.", member)
     assert letter.status == "draft"
     assert "A paragraph written for this letter." in letter.text
 
@@ -265,19 +266,19 @@ def test_approve_letter_refuses_errors_and_unacknowledged_warnings(db, make_posi
     letters = by_name(refresh(db, position))
     name_the_hire(db, letters["Grace Kim"])
     refresh(db, position)
-    findings = service.letter_findings(position, list(letters.values()))
+    findings = approval.letter_findings(position, list(letters.values()))
     wrong = letters["Grace Kim"]
     assert any(f.severity == "error" for f in findings[wrong.id])
     with pytest.raises(RecruiterError, match="error"):
-        service.approve_letter(db, wrong, findings[wrong.id], member, acknowledge=True)
+        approval.approve_letter(db, wrong, findings[wrong.id], member, acknowledge=True)
     assert wrong.status == "draft"
 
     empty = letters["Ananya Iyer"]
     assert [f.severity for f in findings[empty.id]] == ["warning"]
     with pytest.raises(RecruiterError, match="tick"):
-        service.approve_letter(db, empty, findings[empty.id], member, acknowledge=False)
+        approval.approve_letter(db, empty, findings[empty.id], member, acknowledge=False)
     assert empty.status == "draft"
-    service.approve_letter(db, empty, findings[empty.id], member, acknowledge=True)
+    approval.approve_letter(db, empty, findings[empty.id], member, acknowledge=True)
     assert empty.status == "approved"
     assert empty.approved_by_id == member.id
     assert empty.approved_at.tzinfo == UTC
@@ -286,10 +287,10 @@ def test_approve_letter_refuses_errors_and_unacknowledged_warnings(db, make_posi
     assert empty.acknowledged == [{"check": "empty-note", "severity": "warning",
                                    "start": warning.start, "end": warning.end}]
 
-    service.unapprove_letter(db, empty)
+    approval.unapprove_letter(db, empty)
     assert (empty.status, empty.approved_at, empty.acknowledged) == ("draft", None, [])
     with pytest.raises(RecruiterError, match="approved"):
-        service.unapprove_letter(db, empty)
+        approval.unapprove_letter(db, empty)
 
 
 def test_approve_all_refuses_a_wrong_count_and_errors(db, make_position, make_member):
@@ -298,10 +299,10 @@ def test_approve_all_refuses_a_wrong_count_and_errors(db, make_position, make_me
     member = make_member(org=db.get(Organization, position.organization_id))
     letters = by_name(refresh(db, position))
     with pytest.raises(RecruiterError, match="You confirmed 28 letters but there are 29"):
-        service.approve_all(db, position, member, expected_count=28, acknowledge_warnings=True)
+        approval.approve_all(db, position, member, expected_count=28, acknowledge_warnings=True)
     name_the_hire(db, letters["Grace Kim"])
     with pytest.raises(RecruiterError, match="^1 letter has errors"):
-        service.approve_all(db, position, member, expected_count=29, acknowledge_warnings=True)
+        approval.approve_all(db, position, member, expected_count=29, acknowledge_warnings=True)
     assert not db.scalars(select(Letter).where(Letter.status == "approved")).all()
 
 
@@ -311,8 +312,8 @@ def test_approve_all_approves_every_letter(db, make_position, make_member):
     member = make_member(org=db.get(Organization, position.organization_id))
     letters = refresh(db, position)
     with pytest.raises(RecruiterError, match="warnings"):
-        service.approve_all(db, position, member, expected_count=29, acknowledge_warnings=False)
-    assert service.approve_all(db, position, member, expected_count=29,
+        approval.approve_all(db, position, member, expected_count=29, acknowledge_warnings=False)
+    assert approval.approve_all(db, position, member, expected_count=29,
                                acknowledge_warnings=True) == 29
     db.commit()
     assert db.scalars(select(Letter.status)).all() == ["approved"] * 29
@@ -323,7 +324,7 @@ def test_approve_all_approves_every_letter(db, make_position, make_member):
     for letter in letters:
         letter.status = "sent"
     with pytest.raises(RecruiterError, match="no letters"):
-        service.approve_all(db, position, member, expected_count=0, acknowledge_warnings=True)
+        approval.approve_all(db, position, member, expected_count=0, acknowledge_warnings=True)
 
 
 def test_approve_all_after_writing_the_notes_needs_no_acknowledgement(db, make_position,
@@ -332,7 +333,7 @@ def test_approve_all_after_writing_the_notes_needs_no_acknowledgement(db, make_p
     position = make_position()
     member = make_member(org=db.get(Organization, position.organization_id))
     write_empty_notes(db, refresh(db, position))
-    assert service.approve_all(db, position, member, expected_count=29,
+    assert approval.approve_all(db, position, member, expected_count=29,
                                acknowledge_warnings=False) == 29
 
 
@@ -382,19 +383,19 @@ def test_refresh_handles_5000_applications(db, make_org, make_position):
 def test_zip_holds_every_letter_and_a_safe_index(db, make_position, monkeypatch):
     """The streamed ZIP has 29 PDFs, an .eml per email address, and a neutralised index."""
     batches: list[int] = []
-    real_render_pdfs = service.render_pdfs_parallel
+    real_render_pdfs = files.render_pdfs_parallel
 
     def counting(letters, **kwargs):  # noqa: ANN001, ANN003, ANN202
         batches.append(len(letters))
         return real_render_pdfs(letters, **kwargs)
 
-    monkeypatch.setattr(service, "render_pdfs_parallel", counting)
+    monkeypatch.setattr(files, "render_pdfs_parallel", counting)
     position = make_position()
     letters = by_name(refresh(db, position))
     hostile = '=HYPERLINK("http://evil.example","click")'
     letters["Daniel Okafor"].application.candidate.first_name = hostile
     db.commit()
-    chunks = list(service.iter_letters_zip(db, position, chunk=10))
+    chunks = list(files.iter_letters_zip(db, position, chunk=10))
     assert len(chunks) > 29  # streamed as it goes, not built whole
     assert batches == [10, 10, 9]  # one layout pass per chunk, never all PDFs at once
     archive = zipfile.ZipFile(io.BytesIO(b"".join(chunks)))
@@ -419,18 +420,40 @@ def test_zip_holds_every_letter_and_a_safe_index(db, make_position, monkeypatch)
     assert msg["From"].addresses[0].addr_spec == "hiring@harbourair.example.com"
 
 
+def _frozen(db, letter: Letter, batch: Batch, *, eml: bytes | None, pdf: bytes | None) -> None:  # noqa: ANN001
+    """Freeze ``letter`` by hand with these bytes, as services/sending/freeze.py would."""
+    letter.status, letter.batch_id = "frozen", batch.id
+    db.add(FrozenLetter(organization_id=letter.organization_id, letter=letter, batch_id=batch.id,
+                        boilerplate_version_id=letter.boilerplate_version_id,
+                        message_id=f"<stored-{letter.id}@example.com>", eml=eml, pdf=pdf,
+                        frozen_at=datetime.now(UTC)))
+
+
 def test_zip_uses_stored_bytes_of_frozen_letters(db, make_position):
-    """A frozen letter's exact PDF and .eml bytes go into the ZIP unchanged."""
+    """A frozen letter's exact bytes go into the ZIP unchanged; what was not frozen is laid out.
+
+    An email letter freezes to its .eml only: its PDF in the ZIP is rendered on request. A
+    postal letter's frozen PDF is used as it is.
+    """
     position = make_position()
-    letter = by_name(refresh(db, position))["Daniel Okafor"]
-    letter.status, letter.pdf, letter.eml = "frozen", b"%PDF-stored", b"Subject: stored\r\n"
+    letters = by_name(refresh(db, position))
+    batch = Batch(organization_id=position.organization_id, position_id=position.id)
+    db.add(batch)
+    db.flush()
+    email, post = letters["Daniel Okafor"], letters["Ahmed Hassan"]
+    _frozen(db, email, batch, eml=b"Subject: stored\r\n", pdf=None)
+    _frozen(db, post, batch, eml=None, pdf=b"%PDF-stored")
     db.commit()
-    archive = zipfile.ZipFile(io.BytesIO(b"".join(service.iter_letters_zip(db, position))))
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(files.iter_letters_zip(db, position))))
     stem = next(n for n in archive.namelist() if "Okafor" in n).rsplit(".", 1)[0]
-    assert archive.read(f"{stem}.pdf") == b"%PDF-stored"
     assert archive.read(f"{stem}.eml") == b"Subject: stored\r\n"
-    assert service.letter_pdf(letter) == b"%PDF-stored"
-    assert service.letter_eml(letter) == b"Subject: stored\r\n"
+    assert archive.read(f"{stem}.pdf").startswith(b"%PDF-1.")  # laid out now, not stored
+    stem = next(n for n in archive.namelist() if "Hassan" in n).rsplit(".", 1)[0]
+    assert archive.read(f"{stem}.pdf") == b"%PDF-stored"
+    assert f"{stem}.eml" not in archive.namelist()
+    assert files.letter_pdf(post) == b"%PDF-stored"
+    assert files.letter_eml(email) == b"Subject: stored\r\n"
+    assert files.letter_pdf(email).startswith(b"%PDF-1.")
 
 
 def test_print_bundle_holds_the_post_letters(db, make_position, tmp_path):
@@ -442,7 +465,7 @@ def test_print_bundle_holds_the_post_letters(db, make_position, tmp_path):
     db.commit()
     post = [x for x in letters.values() if x.application.letter_channel == "post"]
     assert len(post) == 3  # Ahmed Hassan has no email address
-    bundle = service.print_bundle(db, position)
+    bundle = files.print_bundle(db, position)
     assert page_count(bundle, tmp_path) == 3
     text = pdf_text(bundle, tmp_path)
     assert "Ahmed Hassan" in text and "Grace Kim" in text and "Daniel Okafor" not in text
@@ -450,7 +473,7 @@ def test_print_bundle_holds_the_post_letters(db, make_position, tmp_path):
         change_outcome(db, letter.application, "withdrawn")
     refresh(db, position)
     with pytest.raises(RecruiterError, match="No letter of this position goes by post."):
-        service.print_bundle(db, position)
+        files.print_bundle(db, position)
 
 
 def test_letter_pdf_and_eml_show_the_letter(db, make_position, tmp_path):
@@ -458,17 +481,17 @@ def test_letter_pdf_and_eml_show_the_letter(db, make_position, tmp_path):
     position = make_position()
     letters = by_name(refresh(db, position))
     letter = letters["Daniel Okafor"]
-    text = pdf_text(service.letter_pdf(letter), tmp_path)
+    text = pdf_text(files.letter_pdf(letter), tmp_path)
     assert "Harbour Air Logistics" in text
     assert "455 Granville Street" in text
     assert "rebuilding the shift roster at a 24-hour distribution centre" in text
     assert text.count("Jordan Reyes") == 1  # the body signs; the letterhead does not repeat it
-    msg = message_from_bytes(service.letter_eml(letter), policy=policy.default)
+    msg = message_from_bytes(files.letter_eml(letter), policy=policy.default)
     assert msg["To"].addresses[0].addr_spec == "daniel.okafor@example.org"
     assert msg["Subject"] == letter.subject
     assert "rebuilding the shift roster" in msg.get_body(("plain",)).get_content()
     with pytest.raises(RecruiterError, match="no email address"):
-        service.letter_eml(letters["Ahmed Hassan"])
+        files.letter_eml(letters["Ahmed Hassan"])
 
 
 def test_position_boilerplate_is_used_when_set(db, make_position):

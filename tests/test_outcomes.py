@@ -24,8 +24,8 @@ from recruiter.models import (
     Position,
 )
 from recruiter.queue import queue
+from recruiter.services import approval, outcomes, sending
 from recruiter.services import letters as letters_service
-from recruiter.services import outcomes, sending
 from recruiter.services.outcomes import TRANSITIONS, OutcomeNeedsConfirmation, change_outcome
 
 HEADER = ("first_name,last_name,email,address_line1,city,region,postal_code,country,stage,"
@@ -66,7 +66,7 @@ def approve_and_freeze(db, position: Position, member, **options):  # noqa: ANN0
     """Approve every open letter (acknowledging warnings) and freeze the batch."""
     letters = letters_service.refresh_letters(db, position)
     count = sum(1 for x in letters if x.status in ("draft", "approved"))
-    letters_service.approve_all(db, position, member, expected_count=count,
+    approval.approve_all(db, position, member, expected_count=count,
                                 acknowledge_warnings=True)
     batch, _ = sending.freeze_batch(db, position, member, **options)
     db.commit()
@@ -304,7 +304,7 @@ def test_freezing_cancels_a_letter_whose_candidate_is_no_longer_declined(db, mak
     """An approved letter whose candidate withdrew (written past the model) is not frozen."""
     position = make_position(org=manager.organization, csv=small_csv(2))
     letters = letters_service.refresh_letters(db, position)
-    letters_service.approve_all(db, position, manager, expected_count=2,
+    approval.approve_all(db, position, manager, expected_count=2,
                                 acknowledge_warnings=True)
     db.commit()
     target = app_of(db, position, "Tremblay2")
@@ -317,7 +317,7 @@ def test_freezing_cancels_a_letter_whose_candidate_is_no_longer_declined(db, mak
     sending.freeze_batch(db, position, manager)
     db.commit()
     letter = letter_of(db, target)
-    assert letter.status == "cancelled" and letter.frozen_at is None
+    assert letter.status == "cancelled" and letter.frozen is None
     event = db.scalars(select(AuditEvent).where(AuditEvent.action == "letter.cancelled")).one()
     assert event.payload["step"] == "freezing" and event.payload["reason"] == "withdrawn"
 

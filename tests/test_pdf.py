@@ -182,7 +182,7 @@ def test_fonts_cover_international_names(name: str, tmp_path: Path) -> None:
 
 
 def test_right_to_left_letters_are_laid_out_rtl() -> None:
-    from recruiter.services.pdf import _direction
+    from recruiter.services.pdf_layout import _direction
 
     assert _direction("محمد الأحمد، شكراً لك") == "rtl"
     assert _direction("Dear Zoë, thank you") == "ltr"
@@ -270,7 +270,7 @@ def test_batch_markup_lets_the_letters_share_their_styles() -> None:
     The page marker sits on the section's first child; a letter in another language than the
     document's still gets its own lang.
     """
-    from recruiter.services.pdf import _item, _template
+    from recruiter.services.pdf_layout import _item, _template
 
     letters = [letter("a"), letter("b"), letter("c", language="fr")]
     source = _template().render(items=[_item(x) for x in letters], title="t", lang="en",
@@ -289,13 +289,13 @@ def test_trimmed_user_agent_stylesheet_is_in_use() -> None:
     """The installed WeasyPrint's stylesheet still has the rules recruiter leaves out.
 
     If this fails after a WeasyPrint upgrade, letters still render with the whole stylesheet,
-    only slower: update ``_UNUSED_UA_RULES`` in recruiter/services/pdf.py.
+    only slower: update ``UNUSED_RULES`` in recruiter/adapters/weasyprint_ua.py.
     """
-    from recruiter.services.pdf import _LetterHTML, _ua_stylesheet
+    from recruiter.adapters.weasyprint_ua import LetterHTML, trimmed_stylesheet
 
-    trimmed = _ua_stylesheet()
+    trimmed = trimmed_stylesheet()
     assert trimmed is not None
-    assert _LetterHTML(string="<p>x</p>")._ua_stylesheets() == [trimmed]  # noqa: SLF001
+    assert LetterHTML(string="<p>x</p>")._ua_stylesheets() == [trimmed]  # noqa: SLF001
 
 
 def test_folio_stays_at_the_right_margin(tmp_path: Path) -> None:

@@ -16,9 +16,10 @@ from sqlalchemy import select
 from test_queries import candidates_csv, queries
 
 from recruiter.models import Application, Candidate, Delivery, Letter, Member, Position
+from recruiter.services import approval, sending
 from recruiter.services import letters as letters_service
-from recruiter.services import sending
 from recruiter.services.outcomes import change_outcome
+from recruiter.services.sending import freeze as sending_freeze
 
 SENT = re.compile(r"sent (\d{1,2} \w{3} \d{4}, \d\d:\d\d) (\w+)")
 
@@ -26,7 +27,7 @@ SENT = re.compile(r"sent (\d{1,2} \w{3} \d{4}, \d\d:\d\d) (\w+)")
 @pytest.fixture(autouse=True)
 def _stand_in_pdfs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Freezing renders PDFs; a stand-in keeps these tests about the pages quick."""
-    monkeypatch.setattr(sending, "render_pdfs_parallel",
+    monkeypatch.setattr(sending_freeze, "render_pdfs_parallel",
                         lambda letters, **_: [b"%PDF-1.7 stand-in " + x.key.encode()
                                          for x in letters])
 
@@ -39,7 +40,7 @@ def _application(db, position: Position, first_name: str) -> Application:  # noq
 def _approve_and_freeze(db, position: Position, member: Member, **options) -> None:  # noqa: ANN001, ANN003
     letters = letters_service.refresh_letters(db, position)
     count = sum(1 for x in letters if x.status in ("draft", "approved"))
-    letters_service.approve_all(db, position, member, expected_count=count,
+    approval.approve_all(db, position, member, expected_count=count,
                                 acknowledge_warnings=True)
     sending.freeze_batch(db, position, member, **options)
     db.commit()
@@ -76,7 +77,7 @@ def test_after_sending_each_candidate_shows_where_their_letter_went(app, client,
     db.commit()
     _approve_and_freeze(db, position, member, hold_until_accepted=False)
     for delivery in _deliveries(db, position, "email"):
-        sending.deliver(db, delivery.id, app.config["MAIL_URL"])
+        sending.deliver_ids(db, [delivery.id], app.config["MAIL_URL"])[0]
     assert sending.confirm_posted(db, position, member) == 1
     db.commit()
 

@@ -28,11 +28,12 @@ from recruiter.models import (
     Organization,
     Position,
 )
+from recruiter.services import approval, retention, review, sending
 from recruiter.services import letters as letters_service
-from recruiter.services import retention, review, sending
 from recruiter.services.boilerplates import save_version
 from recruiter.services.outcomes import change_outcome
 from recruiter.services.positions import save_candidate, save_note, set_differentiator
+from recruiter.services.sending import freeze as sending_freeze
 from recruiter.services.versions import bump_review
 
 RISKY = "You seemed overqualified for this role, though your rota work was excellent."
@@ -41,7 +42,7 @@ RISKY = "You seemed overqualified for this role, though your rota work was excel
 @pytest.fixture(autouse=True)
 def _stand_in_pdfs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Freezing renders PDFs; a stand-in keeps these tests about the review quick."""
-    monkeypatch.setattr(sending, "render_pdfs_parallel",
+    monkeypatch.setattr(sending_freeze, "render_pdfs_parallel",
                         lambda letters, **_: [b"%PDF-1.7 stand-in " + x.key.encode()
                                          for x in letters])
 
@@ -167,7 +168,7 @@ class Case:
 def _approve_all(case: Case) -> None:
     letters = letters_service.refresh_letters(case.db, case.position)
     count = sum(1 for x in letters if x.status in ("draft", "approved"))
-    letters_service.approve_all(case.db, case.position, case.member, expected_count=count,
+    approval.approve_all(case.db, case.position, case.member, expected_count=count,
                                 acknowledge_warnings=True)
 
 
@@ -211,7 +212,7 @@ def _new_candidate(case: Case) -> None:
 
 def _override(case: Case) -> None:
     letter = _letter(case.db, _application(case.db, case.position, "Daniel"))
-    letters_service.set_note_override(case.db, letter, "Your own paragraph.", case.member)
+    approval.set_note_override(case.db, letter, "Your own paragraph.", case.member)
 
 
 def _edit_position(case: Case) -> None:
@@ -229,7 +230,7 @@ def _outcome(case: Case) -> None:
 
 def _send_one(case: Case) -> None:
     [first, *_] = _deliveries(case, "email")
-    assert sending.deliver(case.db, first.id, case.app.config["MAIL_URL"]).state == "sent"
+    assert sending.deliver_ids(case.db, [first.id], case.app.config["MAIL_URL"])[0].state == "sent"
 
 
 def _fail_one(case: Case) -> None:
@@ -261,7 +262,7 @@ WRITERS: list[tuple[str, Callable[[Case], None] | None, Callable[[Case], None]]]
     ("positions.save_candidate-new", None, _new_candidate),
     ("positions.set_differentiator", None,
      lambda c: set_differentiator(c.db, c.position, "a commercial pilot licence")),
-    ("letters.set_note_override", None, _override),
+    ("approval.set_note_override", None, _override),
     ("views.positions.edit", None, _edit_position),
     ("outcomes.change_outcome", None, _outcome),
     ("sending.freeze_batch", _approve_all, lambda c: _freeze(c)),
@@ -308,8 +309,8 @@ def test_approving_and_taking_back_keep_the_version(db, make_member, make_positi
     before = _version(db, position)
     clear = next(i for i in result.letter_ids if not result.findings.get(i))
     letter = db.get(Letter, clear)
-    letters_service.approve_letter(db, letter, [], member, acknowledge=False)
-    letters_service.unapprove_letter(db, letter, member)
+    approval.approve_letter(db, letter, [], member, acknowledge=False)
+    approval.unapprove_letter(db, letter, member)
     db.commit()
     assert _version(db, position) == before
     assert review.review_of(db, position, cache, refresh=True)[1] is False
@@ -431,7 +432,7 @@ def test_approve_all_records_each_letters_acknowledged_findings(db, make_member,
     application = _application(db, position, "Hannah")
     save_note(db, application, RISKY, base_revision=application.note_revision, by=member)
     letters = letters_service.refresh_letters(db, position)
-    letters_service.approve_all(db, position, member, expected_count=len(letters),
+    approval.approve_all(db, position, member, expected_count=len(letters),
                                 acknowledge_warnings=True)
     db.commit()
     events = _approved_events(db, position.organization_id)

@@ -31,10 +31,12 @@ from recruiter.models import (
     Member,
     Organization,
     Position,
+    Resolution,
 )
 from recruiter.services import sending
+from recruiter.services.approval import approve_all
 from recruiter.services.boilerplates import ensure_shipped
-from recruiter.services.letters import approve_all, refresh_letters
+from recruiter.services.letters import refresh_letters
 
 Db = scoped_session[Session]
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>|<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
@@ -52,7 +54,10 @@ SIGN_IN_OUT = {"auth.login", "auth.logout", "auth.password"}  # and one's own pa
 # audit event (they are POSTs so that no other site can make a member's browser write one).
 READ_ONLY_POSTS = {"audit.verify": 302, "audit.export": 200, "letters.download_zip": 200}
 # GET-only routes that are not a 200 page for a signed-in auditor, and why.
-AUDITOR_GETS = {"main.index": 302}  # sends members on to their positions
+AUDITOR_GETS = {"main.index": 302,  # sends members on to their positions
+                # The frozen letter goes by email: its frozen copy is its .eml, no PDF
+                # (tests/test_audit_views.py reads a postal letter's frozen PDF).
+                "audit.pdf": 404}
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -192,8 +197,10 @@ def _state(db: Db, org: Organization) -> dict[str, list]:
         .where(Member.organization_id == org.id),
         "batches": select(Batch.id, Batch.state, Batch.send_at)
         .where(Batch.organization_id == org.id),
-        "deliveries": select(Delivery.id, Delivery.state, Delivery.attempts,
-                             Delivery.resolved_by_id).where(Delivery.organization_id == org.id),
+        "deliveries": select(Delivery.id, Delivery.state, Delivery.attempts)
+        .where(Delivery.organization_id == org.id),
+        "resolutions": select(Resolution.id, Resolution.action, Resolution.member_id)
+        .where(Resolution.organization_id == org.id),
         "boilerplates": select(Boilerplate.id, Boilerplate.title, func.count())
         .join(BoilerplateVersion).where(Boilerplate.organization_id == org.id)
         .group_by(Boilerplate.id, Boilerplate.title),

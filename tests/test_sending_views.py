@@ -223,7 +223,7 @@ def test_the_sending_page_lists_problems_and_the_csv_neutralises_formulas(
     doubt, failed = _trouble(db, position)
     page = _as(client, "GET", f"/positions/{position.id}/sending").text
     assert "550 5.1.1 mailbox unavailable" in page
-    local, domain = doubt.letter.message_id.strip("<>").split("@")
+    local, domain = doubt.letter.frozen.message_id.strip("<>").split("@")
     assert f"&lt;{local}<wbr>@{domain}&gt;" in page
     assert f'action="/deliveries/{doubt.id}/resend"' in page
     assert f'href="/positions/{position.id}/failures.csv"' in page
@@ -236,7 +236,7 @@ def test_the_sending_page_lists_problems_and_the_csv_neutralises_formulas(
     assert rows[0]["reason"] == "'=HYPERLINK(\"http://evil.example\")"
     assert rows[0]["candidate"].startswith("'@Ada ")
     assert rows[0]["email"] == doubt.recipient
-    assert rows[0]["message_id"] == doubt.letter.message_id
+    assert rows[0]["message_id"] == doubt.letter.frozen.message_id
     assert (rows[1]["attempts"], rows[1]["reason"]) == ("3", "550 5.1.1 mailbox unavailable")
 
 
@@ -248,16 +248,35 @@ def test_resolving_a_problem_changes_its_state(app, client, db, login, make_posi
     member, position = _approved(client, login, make_position)
     _send(client, position, NO_HOLD)
     doubt, _ = _trouble(db, position)
-    response = _as(client, "POST", f"/deliveries/{doubt.id}/{action}", follow_redirects=True)
+    response = _as(client, "POST", f"/deliveries/{doubt.id}/{action}", follow_redirects=True,
+                   data={"reason": "  Checked with the candidate by phone.  "})
     assert response.status_code == 200
     db.rollback()
     resolved = db.get(Delivery, doubt.id)
     assert resolved.state == state
-    assert resolved.resolved_by_id == member.id
-    if action != "resend":  # a resend that arrives clears the error, the decision stays
-        assert f"by {member.name}" in resolved.last_error
+    [decision] = resolved.resolutions  # who, when, what and why: columns, not prose
+    assert (decision.member_id, decision.action, decision.state_before, decision.reason) == (
+        member.id, action, "in_doubt", "Checked with the candidate by phone.")
+    assert member.name not in (resolved.last_error or "")
+    login("admin", org=member.organization)  # an admin reads the letter's audit page
+    page = _as(client, "GET", f"/audit/letters/{resolved.letter_id}").text
+    assert f"by {member.name}, " in page and "Checked with the candidate by phone." in page
     again = _as(client, "POST", f"/deliveries/{doubt.id}/{action}", follow_redirects=True)
     assert "cannot be" in again.text  # a settled letter is not settled twice
+
+
+def test_a_reason_on_two_lines_is_refused_and_nothing_changes(app, client, db, login,  # noqa: ANN001
+                                                                make_position) -> None:
+    """The reason is one line, like every other single-line field; the letter stays in doubt."""
+    _, position = _approved(client, login, make_position)
+    _send(client, position, NO_HOLD)
+    doubt, _ = _trouble(db, position)
+    response = _as(client, "POST", f"/deliveries/{doubt.id}/mark_sent", follow_redirects=True,
+                   data={"reason": "It arrived.\nBcc: someone@example.com"})
+    assert "The reason contains a line break" in response.text
+    db.rollback()
+    unchanged = db.get(Delivery, doubt.id)
+    assert (unchanged.state, unchanged.resolutions) == ("in_doubt", [])
 
 
 def _client_for(app, member) -> FlaskClient:  # noqa: ANN001

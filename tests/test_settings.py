@@ -11,7 +11,7 @@ import ast
 import io
 import re
 import zipfile
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from types import SimpleNamespace
@@ -217,7 +217,8 @@ def test_page_size_shapes_every_web_pdf(app: Flask, client: FlaskClient, db, log
     assert "Sending 3 emails now." in _send(client, position, NO_HOLD).text  # frozen inline
     frozen = _letters(db, position)
     assert frozen and all(x.status in ("frozen", "sent") for x in frozen)
-    assert all(page_size_points(x.pdf, tmp_path) == LETTER_POINTS for x in frozen)
+    pdfs = [x.frozen.pdf for x in frozen if x.frozen.pdf]  # the postal letters' PDFs
+    assert pdfs and all(page_size_points(pdf, tmp_path) == LETTER_POINTS for pdf in pdfs)
 
 
 @pytest.mark.parametrize("app", [{"RECRUITER_PAGE_SIZE": "letter",
@@ -229,7 +230,8 @@ def test_freeze_inline_max_sends_bigger_batches_to_the_worker(  # noqa: ANN001
     assert "Freezing 4 letters." in _send(client, position, NO_HOLD).text
     frozen = _letters(db, position)
     assert len(frozen) == 4 and all(x.status in ("frozen", "sent") for x in frozen)
-    assert all(page_size_points(x.pdf, tmp_path) == LETTER_POINTS for x in frozen)
+    pdfs = [x.frozen.pdf for x in frozen if x.frozen.pdf]  # the postal letters' PDFs
+    assert pdfs and all(page_size_points(pdf, tmp_path) == LETTER_POINTS for pdf in pdfs)
 
 
 @pytest.mark.parametrize("app", [{"RECRUITER_SENDING_TIMEOUT": "60"}], indirect=True)
@@ -242,7 +244,7 @@ def test_sending_timeout_decides_when_a_dead_freeze_may_be_sent_again(  # noqa: 
     for age, offered in ((59, False), (61, True)):
         db.rollback()
         stored = db.get(Position, position.id)
-        stored.freezing_since = sending._now() - timedelta(seconds=age)
+        stored.freezing_since = datetime.now(UTC) - timedelta(seconds=age)
         db.commit()
         assert (form in _as(client, "GET", f"/positions/{position.id}/letters").text) is offered
     assert "Freezing 4 letters." in _send(client, position, NO_HOLD).text
@@ -285,5 +287,5 @@ def test_page_size_shapes_pdfs_frozen_from_the_command_line(app: Flask, db, runn
     position = make_position(org=member.organization)
     result = runner.invoke(args=["letters", "send", str(position.id), "--no-dry-run", "--yes"])
     assert result.exit_code == 0, result.output
-    frozen = [x for x in _letters(db, position) if x.pdf]
-    assert frozen and all(page_size_points(x.pdf, tmp_path) == LETTER_POINTS for x in frozen[:3])
+    pdfs = [x.frozen.pdf for x in _letters(db, position) if x.frozen and x.frozen.pdf]
+    assert pdfs and all(page_size_points(pdf, tmp_path) == LETTER_POINTS for pdf in pdfs)

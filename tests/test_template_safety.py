@@ -26,6 +26,7 @@ from recruiter.models import (
     Letter,
     Position,
 )
+from recruiter.services import approval, files
 from recruiter.services import letters as service
 from recruiter.services.boilerplates import (
     DEFAULT_SUBJECT,
@@ -210,7 +211,7 @@ def test_blank_city_letter_has_an_unfilled_field_error(db, make_position):
     db.commit()
     letter = _letter_of(db, position, "O'Brien")
     assert "Good luck in \u27e6candidate.city\u27e7." in letter.text
-    findings = service.letter_findings(position, letters)[letter.id]
+    findings = approval.letter_findings(position, letters)[letter.id]
     assert any(f.severity == "error" and "candidate.city" in f.message for f in findings)
     others = [x for x in letters if x.id != letter.id]
     assert all("\u27e6" not in x.text for x in others)
@@ -271,10 +272,10 @@ def test_failing_letter_breaks_no_page_and_cannot_be_approved(client, db, login,
     client.post(f"/letters/{letter.id}/approve", data={"acknowledge": "y"})
     db.expire_all()
     assert db.get(Letter, letter.id).status == "draft"
-    findings = service.letter_findings(position, [db.get(Letter, letter.id)])[letter.id]
+    findings = approval.letter_findings(position, [db.get(Letter, letter.id)])[letter.id]
     assert findings[0].check == "render-error" and findings[0].severity == "error"
     with pytest.raises(RecruiterError):
-        service.approve_letter(db, db.get(Letter, letter.id), findings, member,
+        approval.approve_letter(db, db.get(Letter, letter.id), findings, member,
                                acknowledge=True)
 
 
@@ -305,7 +306,7 @@ def test_print_bundle_refuses_while_a_post_letter_fails(db, make_position):
     service.refresh_letters(db, position, today=TODAY)
     db.commit()
     with pytest.raises(RecruiterError, match="Ahmed Hassan"):
-        service.print_bundle(db, position)
+        files.print_bundle(db, position)
 
 
 # --- load_template ---------------------------------------------------------------------------

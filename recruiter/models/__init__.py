@@ -2,11 +2,22 @@
 
 from .audit import AuditEvent, ErasureRequest
 from .hiring import OUTCOMES, POSITION_STATUSES, STAGES, Application, Candidate, Position
-from .letters import DELIVERY_STATES, LETTER_STATUSES, Batch, Delivery, Letter
+from .letters import (
+    DELIVERY_STATES,
+    LETTER_STATUSES,
+    RESOLUTION_ACTIONS,
+    Batch,
+    Delivery,
+    FrozenLetter,
+    Letter,
+    Resolution,
+)
 from .org import ROLES, Boilerplate, BoilerplateVersion, Member, Organization
 
 __all__ = [
-    "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES", "ROLES",
+    "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES",
+    "RESOLUTION_ACTIONS", "ROLES",
     "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
-    "Delivery", "ErasureRequest", "Letter", "Member", "Organization", "Position",
+    "Delivery", "ErasureRequest", "FrozenLetter", "Letter", "Member", "Organization",
+    "Position", "Resolution",
 ]

@@ -48,7 +48,6 @@ class Position(db.Model):
     hire_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[created]
     filled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A big batch is frozen by a worker: since when, and why it failed (shown, then cleared).
     freezing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
     freeze_problem: Mapped[str | None] = mapped_column(Text)

@@ -71,12 +71,6 @@ class Letter(db.Model):
     acknowledged: Mapped[list] = mapped_column(JSON, default=list)
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
-    message_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    eml: Mapped[bytes | None] = mapped_column(LargeBinary)
-    eml_sha256: Mapped[str | None] = mapped_column(String(64))
-    pdf: Mapped[bytes | None] = mapped_column(LargeBinary)
-    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
-    frozen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[created]
     updated_at: Mapped[created]
 
@@ -84,16 +78,45 @@ class Letter(db.Model):
     boilerplate_version: Mapped[BoilerplateVersion] = relationship()
     approved_by: Mapped[Member | None] = relationship(foreign_keys=[approved_by_id])
     deliveries: Mapped[list[Delivery]] = relationship(back_populates="letter")
+    # What was frozen for this letter when its batch was approved; None for a draft.
+    frozen: Mapped[FrozenLetter | None] = relationship(back_populates="letter")
 
     # Covers the status counts of the letter list (services/review.py), so they do not read
-    # the letter rows with their text, HTML, PDF and .eml. It leads with the organization
-    # so that SQLite's planner prefers it to the unique index on application_id even without
-    # ANALYZE statistics (the queries join on both columns).
-    # ix_letter_frozen: finding a position's frozen letters reads this index, not the rows
-    # (on SQLite frozen_at sits behind the stored PDF and email in the row).
+    # the letter rows with their text and HTML. It leads with the organization so that
+    # SQLite's planner prefers it to the unique index on application_id even without ANALYZE
+    # statistics (the queries join on both columns).
     __table_args__ = (Index("ix_letter_review", "organization_id", "application_id", "status",
-                            "updated_at", "id"),
-                      Index("ix_letter_frozen", "application_id", "frozen_at", "id"))
+                            "updated_at", "id"),)
+
+
+class FrozenLetter(db.Model):
+    """The letter as it was frozen when its batch was approved: the bytes that leave, kept.
+
+    Made only by ``services/sending/freeze.py``. An email letter's audit copy is its ``.eml``;
+    a PDF is frozen only for a letter that goes by post (emails carry no PDF). Purging
+    personal data empties ``eml`` and ``pdf`` and keeps the
+    SHA-256, which the audit chain also holds.
+    """
+
+    __tablename__ = "frozen_letter"
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    letter_id: Mapped[int] = mapped_column(
+        ForeignKey("letter.id", ondelete="CASCADE"), unique=True
+    )
+    batch_id: Mapped[int] = mapped_column(ForeignKey("batch.id", ondelete="CASCADE"), index=True)
+    boilerplate_version_id: Mapped[int] = mapped_column(ForeignKey("boilerplate_version.id"))
+    message_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # The bytes load only when read: lists of frozen letters never carry them.
+    eml: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    eml_sha256: Mapped[str | None] = mapped_column(String(64))
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
+    frozen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    letter: Mapped[Letter] = relationship(back_populates="frozen")
+    boilerplate_version: Mapped[BoilerplateVersion] = relationship()
 
 
 class Delivery(db.Model):
@@ -110,10 +133,32 @@ class Delivery(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     recipient: Mapped[str | None] = mapped_column(String(320))
     server_reply: Mapped[str | None] = mapped_column(Text)
-    last_error: Mapped[str | None] = mapped_column(Text)
-    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    last_error: Mapped[str | None] = mapped_column(Text)  # what went wrong, never a decision
     created_at: Mapped[created]
 
     letter: Mapped[Letter] = relationship(back_populates="deliveries")
+    resolutions: Mapped[list[Resolution]] = relationship(
+        back_populates="delivery", order_by="Resolution.id")
 
     __table_args__ = (UniqueConstraint("letter_id", "channel"),)
+
+
+RESOLUTION_ACTIONS = ("mark_sent", "resend", "cancel", "posted")
+
+
+class Resolution(db.Model):
+    """A person's decision about one delivery: who, when, which action, and why."""
+
+    id: Mapped[intpk]
+    organization_id: Mapped[org_fk]
+    delivery_id: Mapped[int] = mapped_column(
+        ForeignKey("delivery.id", ondelete="CASCADE"), index=True
+    )
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
+    action: Mapped[str] = mapped_column(String(16))  # one of RESOLUTION_ACTIONS
+    state_before: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[created]
+
+    delivery: Mapped[Delivery] = relationship(back_populates="resolutions")
+    member: Mapped[Member | None] = relationship()

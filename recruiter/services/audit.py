@@ -20,7 +20,15 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from ..models import Application, AuditEvent, Candidate, Letter, Member, Organization
+from ..models import (
+    Application,
+    AuditEvent,
+    Candidate,
+    FrozenLetter,
+    Letter,
+    Member,
+    Organization,
+)
 
 GENESIS = "0" * 64
 
@@ -139,21 +147,21 @@ def record_many(session: Session, organization_id: int, action: str,
     return events
 
 
-def letters_frozen(session: Session, letters: Sequence[Letter], actor: Member | None
-                   ) -> list[AuditEvent]:
+def letters_frozen(session: Session, frozen: Sequence[tuple[Letter, FrozenLetter]],
+                   actor: Member | None) -> list[AuditEvent]:
     """Record each frozen letter's byte hashes, which ``verify`` later checks the bytes against.
 
     The letters are of one organization; their events are appended in one step.
     """
-    if not letters:
+    if not frozen:
         return []
-    return record_many(session, letters[0].organization_id, "letter.frozen", [
-        (letter, {"eml_sha256": letter.eml_sha256, "pdf_sha256": letter.pdf_sha256,
-                  "message_id_sha256": sha256_hex(letter.message_id or ""),
-                  "boilerplate_version": letter.boilerplate_version_id,
+    return record_many(session, frozen[0][0].organization_id, "letter.frozen", [
+        (letter, {"eml_sha256": copy.eml_sha256, "pdf_sha256": copy.pdf_sha256,
+                  "message_id_sha256": sha256_hex(copy.message_id or ""),
+                  "boilerplate_version": copy.boilerplate_version_id,
                   "note_revision": letter.note_revision,
                   "override": letter.note_override is not None})
-        for letter in letters], actor=actor)
+        for letter, copy in frozen], actor=actor)
 
 
 # --- verification -----------------------------------------------------------------------------
@@ -226,12 +234,13 @@ def _first_bad_letter(org: Organization, rows: Iterable[Any],
 def _verify_letters(session: Session, org: Organization,
                     recorded: dict[int, tuple[int, dict]]) -> Problem | None:
     rows = session.execute(
-        select(Letter.id, Letter.eml, Letter.eml_sha256, Letter.pdf, Letter.pdf_sha256,
-               Candidate.purged_at)
+        select(FrozenLetter.letter_id, FrozenLetter.eml, FrozenLetter.eml_sha256,
+               FrozenLetter.pdf, FrozenLetter.pdf_sha256, Candidate.purged_at)
+        .join(Letter, Letter.id == FrozenLetter.letter_id)
         .join(Application, Application.id == Letter.application_id)
         .join(Candidate, Candidate.id == Application.candidate_id)
-        .where(Letter.organization_id == org.id, Letter.frozen_at.is_not(None))
-        .order_by(Letter.id)).yield_per(200)
+        .where(FrozenLetter.organization_id == org.id)
+        .order_by(FrozenLetter.letter_id)).yield_per(200)
     with rows:  # streamed: closed on an early return
         problem = _first_bad_letter(org, rows, recorded)
     if problem is not None:

@@ -1,6 +1,7 @@
 """The evidence export: every letter of a position exactly as sent, with proof it is unaltered.
 
-The ZIP holds each letter's ``.eml`` and PDF byte for byte as stored, ``SHA256SUMS`` for
+The ZIP holds each letter's frozen copy byte for byte as stored (the ``.eml`` of an email
+letter, the PDF of a postal one), ``SHA256SUMS`` for
 ``sha256sum -c``, an ``index.csv``, ``VERIFY.txt``, ``manifest.json`` and ``checkpoint.json``,
 the organization's signed chain head at export time. The manifest carries
 the audit chain segment that covers the position, so anyone can recompute the chain's hashes
@@ -19,12 +20,21 @@ from typing import IO, Any
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, defer, selectinload
 
-from ..models import Application, AuditEvent, Delivery, Letter, Member, Organization, Position
+from ..models import (
+    Application,
+    AuditEvent,
+    Delivery,
+    FrozenLetter,
+    Letter,
+    Member,
+    Organization,
+    Position,
+)
 from .audit import record, sha256_hex
 from .checkpoints import checkpoint_key as _checkpoint_key
 from .checkpoints import make_checkpoint
 from .csvcells import csv_safe
-from .letters import _file_stem
+from .files import file_stem
 
 VERIFY = """How to check this export
 ========================
@@ -84,9 +94,9 @@ VERIFY = """How to check this export
 
 def _letters(session: Session, position: Position) -> list[Letter]:
     letters = session.scalars(
-        select(Letter).join(Application).where(Application.position_id == position.id,
-                                               Letter.frozen_at.is_not(None))
-        .options(defer(Letter.eml), defer(Letter.pdf), defer(Letter.html), defer(Letter.text),
+        select(Letter).join(Application).join(FrozenLetter)
+        .where(Application.position_id == position.id)
+        .options(defer(Letter.html), defer(Letter.text), selectinload(Letter.frozen),
                  selectinload(Letter.application).selectinload(Application.candidate),
                  selectinload(Letter.deliveries), selectinload(Letter.approved_by))
         .order_by(Letter.id)).all()
@@ -100,8 +110,9 @@ def _stored_bytes(session: Session, letters: list[Letter]):  # noqa: ANN202
     """(letter, eml, pdf) for each letter, reading the bytes a chunk at a time."""
     for start in range(0, len(letters), BYTES_CHUNK):
         chunk = letters[start:start + BYTES_CHUNK]
-        stored = {row.id: (row.eml, row.pdf) for row in session.execute(
-            select(Letter.id, Letter.eml, Letter.pdf).where(Letter.id.in_([x.id for x in chunk])))}
+        stored = {row.letter_id: (row.eml, row.pdf) for row in session.execute(
+            select(FrozenLetter.letter_id, FrozenLetter.eml, FrozenLetter.pdf)
+            .where(FrozenLetter.letter_id.in_([x.id for x in chunk])))}
         for letter in chunk:
             yield (letter, *stored.get(letter.id, (None, None)))
 
@@ -139,18 +150,20 @@ def _entry(letter: Letter, stem: str, recorded: dict[int, dict], eml: bytes | No
            pdf: bytes | None) -> dict[str, Any]:
     cand = letter.application.candidate
     delivery = _delivery(letter)
+    frozen = letter.frozen
     entry: dict[str, Any] = {
-        "letter": letter.id, "status": letter.status, "message_id": letter.message_id,
+        "letter": letter.id, "status": letter.status, "message_id": frozen.message_id,
         "channel": delivery.channel if delivery else None,
         "delivery_state": delivery.state if delivery else None,
         "attempts": delivery.attempts if delivery else 0,
         "sent_at": delivery.sent_at.isoformat() if delivery and delivery.sent_at else None,
         "server_reply": delivery.server_reply if delivery else None,
-        "boilerplate_version": letter.boilerplate_version_id,
+        "boilerplate_version": frozen.boilerplate_version_id,
+        "frozen_at": frozen.frozen_at.isoformat(),
         "note_revision": letter.note_revision, "override": letter.note_override is not None,
         "approved_by": letter.approved_by.email if letter.approved_by else None,
         "approved_at": letter.approved_at.isoformat() if letter.approved_at else None,
-        "eml_sha256": letter.eml_sha256, "pdf_sha256": letter.pdf_sha256,
+        "eml_sha256": frozen.eml_sha256, "pdf_sha256": frozen.pdf_sha256,
         "chain_eml_sha256": recorded.get(letter.id, {}).get("eml_sha256"),
         "chain_pdf_sha256": recorded.get(letter.id, {}).get("pdf_sha256"),
         "files": [],
@@ -182,7 +195,7 @@ def write_export(session: Session, position: Position, out: IO[bytes],
              "message_id", "eml_file", "eml_sha256", "pdf_file", "pdf_sha256", "purged"]]
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for number, (letter, eml, pdf) in enumerate(_stored_bytes(session, letters), start=1):
-            stem = _file_stem(number, width, letter.application)
+            stem = file_stem(number, width, letter.application)
             entry = _entry(letter, stem, recorded, eml, pdf)
             entries.append(entry)
             for name, data in ((f"letters/{stem}.eml", eml), (f"letters/{stem}.pdf", pdf)):
@@ -195,8 +208,9 @@ def write_export(session: Session, position: Position, out: IO[bytes],
                                   entry["files"] else "" for ext in ("eml", "pdf"))
             rows.append([letter.id, "" if purged else cand.full_name,
                          "" if purged else cand.email or "", entry["channel"], letter.status,
-                         entry["delivery_state"], entry["sent_at"], letter.message_id,
-                         eml_name, letter.eml_sha256 or "", pdf_name, letter.pdf_sha256 or "",
+                         entry["delivery_state"], entry["sent_at"], entry["message_id"],
+                         eml_name, entry["eml_sha256"] or "", pdf_name,
+                         entry["pdf_sha256"] or "",
                          f"{purged['at']} ({purged['rule']})" if purged else ""])
         buffer = io.StringIO()
         csv.writer(buffer).writerows([[csv_safe(v) for v in row] for row in rows])

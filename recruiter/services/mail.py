@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.generator import Generator
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
@@ -21,6 +20,7 @@ from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
 
+from ..adapters import mime_boundary
 from ..errors import AddressError, RecruiterError
 from . import workers as _workers
 from .rendering import Boilerplate, LetterContext, render_letter
@@ -111,14 +111,8 @@ def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str, *, s
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
     document = _html_document(subject, html)
-    if boundary:
-        # What the generator would do when writing, minus its regex compiled per message. A
-        # boundary absent from the text can be in no encoded part: quoted-printable writes "="
-        # as "=3D" and base64 has no "=" inside.
-        while True:
-            chosen = Generator._make_boundary()
-            if chosen not in text and chosen not in document:
-                break
+    chosen = mime_boundary.choose(text, document) if boundary else None
+    if chosen is not None:  # else the generator picks it when the message is written
         msg.make_alternative(boundary=chosen)
     msg.add_alternative(document, subtype="html")
     return msg

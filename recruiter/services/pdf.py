@@ -1,374 +1,46 @@
-"""Letterhead PDFs: one layout pass per batch, split per letter by page markers."""
+"""Letterhead PDFs: the door the rest of recruiter uses, and big batches over worker processes.
+
+The layout itself (one pass per batch, split per letter by page markers) is in
+``pdf_layout.py``; what WeasyPrint may fetch is in ``pdf_assets.py``.
+"""
 
 from __future__ import annotations
 
-import copy
-import ctypes.util
-import gc
-import html
-import mimetypes
-import os
-import re
-import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
-from functools import cache, lru_cache
-from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
-from urllib.request import url2pathname
-
-import jinja2
-from weasyprint import CSS, HTML
-from weasyprint import html as _weasyprint_html
-from weasyprint.css.counters import CounterStyle
-from weasyprint.document import Document, Page
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from recruiter.errors import PdfError
-from recruiter.paths import LETTERS_DIR
 
 from . import workers as _workers
+from .pdf_assets import MAX_ASSET_BYTES, LetterAssetFetcher, url_fetcher
+from .pdf_layout import (
+    PAGE_SIZES,
+    PdfLetter,
+    _check_keys,
+    _page_size,
+    harfbuzz_subset_available,
+    render_pdf,
+    render_pdfs,
+    render_print_bundle,
+    warm_up,
+)
 
-PAGE_SIZES = {"a4": "A4", "letter": "letter"}
-MAX_ASSET_BYTES = 10 * 1024 * 1024
-
-_MARKER = "recruiter-letter-"
-_END = "recruiter-end-"
-_KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
-_TAG_RE = re.compile(r"<[^>]*>")
-_FOLIO_WORDS = {
-    "en": ("Page", "of"), "fr": ("Page", "sur"), "de": ("Seite", "von"),
-    "es": ("Página", "de"), "pt": ("Página", "de"), "it": ("Pagina", "di"),
-    "nl": ("Pagina", "van"),
-}
-
-
-@dataclass(frozen=True)
-class PdfLetter:
-    """Everything the letterhead needs for one letter; all values are plain data."""
-
-    key: str
-    organization_name: str
-    organization_address: tuple[str, ...]
-    date: str
-    recipient: tuple[str, ...]
-    subject: str
-    body_html: str
-    sender_name: str
-    sender_title: str = ""
-    language: str = "en"
-
-
-class LetterAssetFetcher(URLFetcher):
-    """A WeasyPrint fetcher that serves ``data:`` URIs and files inside one folder only."""
-
-    def __init__(self, root: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
-        # The parent only ever sees data: URLs; file: is served below, everything else refused.
-        super().__init__(allowed_protocols=("data",), allow_redirects=False, **kwargs)
-        self._root = root
-
-    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-        """Return the resource, or raise ``ValueError`` so WeasyPrint skips it."""
-        scheme = url.partition(":")[0].lower()
-        if scheme == "data":
-            return super().fetch(url, headers)
-        if scheme == "file":
-            return self._fetch_file(url)
-        raise ValueError(f"Refused to fetch {url[:200]!r}: only letter assets are allowed.")
-
-    def __call__(self, url: str, timeout: int = 10, ssl_context: Any = None) -> Any:
-        """Fetch ``url``; the timeout and SSL arguments exist for old callers only."""
-        return self.fetch(url)
-
-    def _fetch_file(self, url: str) -> URLFetcherResponse:
-        parts = urlsplit(url)
-        if parts.netloc not in ("", "localhost"):
-            raise ValueError(f"Refused to fetch {url[:200]!r}: remote file URL.")
-        root = os.path.realpath(self._root if self._root is not None else LETTERS_DIR)
-        path = os.path.realpath(url2pathname(parts.path))
-        if os.path.commonpath([root, path]) != root or not os.path.isfile(path):
-            raise ValueError(f"Refused to fetch {url[:200]!r}: not a letter asset.")
-        if os.path.getsize(path) > MAX_ASSET_BYTES:
-            raise ValueError(f"Refused to fetch {url[:200]!r}: the file is too large.")
-        mime = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return URLFetcherResponse(
-            Path(path).as_uri(), Path(path).read_bytes(), {"Content-Type": mime})
-
-
-url_fetcher = LetterAssetFetcher()
-
-
-@cache
-def harfbuzz_subset_available() -> bool:
-    """Tell whether libharfbuzz-subset is installed (it makes font subsetting ~20x faster)."""
-    return ctypes.util.find_library("harfbuzz-subset") is not None
-
-
-@cache
-def _font_config() -> FontConfiguration:
-    return FontConfiguration()
-
-
-@cache
-def _counter_style() -> CounterStyle:
-    return CounterStyle()
-
-
-# WeasyPrint's user-agent stylesheet styles, for every page, the 16 page-margin boxes, and for
-# every element, five footnote and note pseudo-elements. A letter uses one margin box (whose
-# alignment letterhead.css sets itself) and no footnote or note (the sanitiser lets no style
-# through), but computing those styles was about 8% of a letter's CPU time.
-_UNUSED_UA_RULES = re.compile(
-    r"^  @(?:top|bottom|left|right)-[a-z-]+ +\{[^}]*\}\n|^::(?:footnote|note)-[a-z]+ \{[^}]*\}\n",
-    re.MULTILINE)
-_UNUSED_UA_RULE_COUNT = 21
-
-
-@cache
-def _ua_stylesheet() -> CSS | None:
-    """WeasyPrint's user-agent stylesheet without those rules, or None if it has changed."""
-    source = getattr(_weasyprint_html, "UA", None)
-    if not isinstance(source, str):
-        return None
-    trimmed, count = _UNUSED_UA_RULES.subn("", source)
-    if count != _UNUSED_UA_RULE_COUNT:
-        return None  # another WeasyPrint: keep its stylesheet whole rather than guess
-    return CSS(string=trimmed, counter_style=_weasyprint_html.UA_COUNTER_STYLE)
-
-
-class _LetterHTML(HTML):
-    """A WeasyPrint document with the trimmed user-agent stylesheet, when there is one."""
-
-    def _ua_stylesheets(self, *args: Any, **kwargs: Any) -> list[CSS]:
-        sheets = super()._ua_stylesheets(*args, **kwargs)
-        trimmed = _ua_stylesheet()
-        stock = getattr(_weasyprint_html, "UA_STYLESHEET", None)
-        if trimmed is None or stock is None:
-            return sheets
-        return [trimmed if sheet is stock else sheet for sheet in sheets]
-
-
-@cache
-def _stylesheets(size: str) -> tuple[CSS, ...]:
-    """Parse the letterhead and page-size stylesheets once per process and size."""
-    common = {"url_fetcher": url_fetcher, "font_config": _font_config(),
-              "counter_style": _counter_style(), "base_url": _base_url()}
-    return (
-        CSS(filename=str(LETTERS_DIR / "letterhead.css"), **common),
-        CSS(string=f"@page {{ size: {size}; }}", **common),
-    )
-
-
-@cache
-def _template() -> jinja2.Template:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(LETTERS_DIR)), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    return env.get_template("letterhead.html")
-
-
-def _base_url() -> str:
-    return Path(LETTERS_DIR).resolve().as_uri() + "/"
-
-
-def _page_size(page_size: str) -> str:
-    try:
-        return PAGE_SIZES[page_size.strip().lower()]
-    except (KeyError, AttributeError):
-        raise PdfError(f"Unknown page size {page_size!r}: use 'A4' or 'letter'.") from None
-
-
-def _direction(text: str) -> str:
-    """Return ``rtl`` when right-to-left letters outnumber left-to-right ones."""
-    rtl = ltr = 0
-    for char in text:
-        kind = unicodedata.bidirectional(char)
-        if kind in ("R", "AL"):
-            rtl += 1
-        elif kind == "L":
-            ltr += 1
-    return "rtl" if rtl > ltr else "ltr"
-
-
-@lru_cache(maxsize=64)
-def _org_direction(name: str, address: tuple[str, ...]) -> str:
-    """The letterhead's direction: the organization's own, whatever the letter's language.
-
-    The letterhead is the employer's printed paper, and the window row is where the envelope's
-    window is: neither turns round for a right-to-left letter.
-    """
-    return _direction(" ".join((name, *address)))
-
-
-def _item(letter: PdfLetter, pages: int | None = None) -> dict[str, Any]:
-    lang = letter.language.replace("_", "-").split("-")[0].lower() or "en"
-    body_text = html.unescape(_TAG_RE.sub(" ", letter.body_html))
-    return {
-        "letter": letter,
-        "marker": _MARKER + letter.key,
-        "end": _END + letter.key,
-        "dir": _direction(body_text or " ".join(letter.recipient)),
-        "recipient_dir": _direction(" ".join(letter.recipient)),
-        "org_dir": _org_direction(letter.organization_name, letter.organization_address),
-        "pages": pages,
-        "folio_words": _FOLIO_WORDS.get(lang, _FOLIO_WORDS["en"]),
-        "return_parts": (letter.organization_name, *letter.organization_address),
-    }
-
-
-def _check_keys(letters: Sequence[PdfLetter]) -> None:
-    seen: set[str] = set()
-    for letter in letters:
-        if not _KEY_RE.fullmatch(letter.key or ""):
-            raise PdfError(f"Letter key {letter.key!r} must be letters, digits, '_', '.', "
-                           "':' or '-' (at most 128).")
-        if letter.key in seen:
-            raise PdfError(f"Letter key {letter.key!r} appears twice in one batch.")
-        seen.add(letter.key)
-
-
-def _render(letters: Sequence[PdfLetter], page_size: str, *, title: str,
-            pages: Sequence[int] | None = None, duplex: bool = False) -> Document:
-    """Lay out all letters in one document, one section (page group) per letter.
-
-    Without ``pages`` the letters get no folio. With it, each letter's page count from an
-    earlier pass is written as plain text ("Page 2 of 3"): a ``target-counter`` total would
-    make WeasyPrint lay out every page twice.
-    """
-    size = _page_size(page_size)
-    _check_keys(letters)
-    counts = pages if pages is not None else [None] * len(letters)
-    source = _template().render(
-        items=[_item(letter, n) for letter, n in zip(letters, counts, strict=True)],
-        title=title, lang=letters[0].language if letters else "en",
-        size="a4" if size == "A4" else "letter")
-    stylesheets = list(_stylesheets(size))
-    if duplex:
-        # A letter with an odd page count gets a blank back page, so the next one starts recto.
-        stylesheets.append(CSS(string="section.letter { break-before: recto; }"))
-    try:
-        return _LetterHTML(string=source, base_url=_base_url(), url_fetcher=url_fetcher).render(
-            stylesheets=stylesheets, font_config=_font_config(),
-            counter_style=_counter_style())
-    except Exception as exc:  # WeasyPrint and its libraries raise many kinds
-        raise PdfError(f"The letter PDF could not be laid out ({exc}).") from exc
-
-
-def _split(document: Document, letters: Sequence[PdfLetter], *,
-           blanks: bool = False) -> list[list[Page]]:
-    """Attribute every page to its letter by the section and end markers, never by count.
-
-    With ``blanks``, a page between two letters that holds no marker is duplex padding and
-    belongs to no letter.
-    """
-    starts = {_MARKER + letter.key: i for i, letter in enumerate(letters)}
-    ends = {_END + letter.key: i for i, letter in enumerate(letters)}
-    groups: list[list[Page]] = [[] for _ in letters]
-    current: int | None = None
-    ended = True
-    for number, page in enumerate(document.pages, 1):
-        found = {starts[name] for name in page.anchors if name in starts}
-        if len(found) > 1:
-            raise PdfError(f"Page {number} holds parts of two letters; the PDF was not split.")
-        if found:
-            index = found.pop()
-            if index != current and not ended:
-                raise PdfError(f"Page {number} starts a letter before the previous one ended.")
-            current, ended = index, False
-        elif current is not None and ended and blanks and not page.anchors:
-            continue
-        elif current is None or ended:
-            raise PdfError(f"Page {number} belongs to no letter; the PDF was not split.")
-        groups[current].append(page)
-        if any(ends.get(name) == current for name in page.anchors):
-            ended = True
-    for letter, pages in zip(letters, groups, strict=True):
-        if not pages or _END + letter.key not in pages[-1].anchors:
-            raise PdfError(f"The pages of letter {letter.key!r} could not be found.")
-    return groups
-
-
-def _numbered(letters: Sequence[PdfLetter], page_size: str, counts: Sequence[int], *,
-              title: str, duplex: bool = False) -> tuple[Document, list[list[Page]]]:
-    """Lay the letters out again with their folios; a folio never changes the page count."""
-    document = _render(letters, page_size, title=title, pages=counts, duplex=duplex)
-    groups = _split(document, letters, blanks=duplex)
-    for letter, pages, count in zip(letters, groups, counts, strict=True):
-        if len(pages) != count:
-            raise PdfError(f"Letter {letter.key!r} changed from {count} to {len(pages)} pages "
-                           "when numbered; the PDF was not written.")
-    return document, groups
-
-
-def _write(document: Document, pages: list[Page], letter: PdfLetter) -> bytes:
-    part = document.copy(pages)
-    part.metadata = copy.copy(document.metadata)
-    part.metadata.title = letter.subject
-    part.metadata.lang = letter.language
-    try:
-        return part.write_pdf()
-    except Exception as exc:
-        raise PdfError(f"The PDF for letter {letter.key!r} could not be written ({exc}).") \
-            from exc
-
-
-def render_pdfs(letters: Sequence[PdfLetter], *, page_size: str = "A4") -> list[bytes]:
-    """Render many letters in one layout pass and return one PDF per letter, in order.
-
-    The pass has no page numbers. Only the letters that ran past one page are laid out
-    again, together, with "Page X of N" in the footer.
-    """
-    if not letters:
-        return []
-    title = letters[0].subject
-    document = _render(letters, page_size, title=title)
-    groups = _split(document, letters)
-    counts = [len(pages) for pages in groups]
-    pdfs: list[bytes] = [b""] * len(letters)
-    for i, (letter, pages) in enumerate(zip(letters, groups, strict=True)):
-        if len(pages) == 1:
-            pdfs[i] = _write(document, pages, letter)
-    del document, groups
-    long = [i for i, count in enumerate(counts) if count > 1]
-    if long:
-        subset = [letters[i] for i in long]
-        document, groups = _numbered(subset, page_size, [counts[i] for i in long], title=title)
-        for i, letter, pages in zip(long, subset, groups, strict=True):
-            pdfs[i] = _write(document, pages, letter)
-    return pdfs
-
+__all__ = [
+    "MAX_ASSET_BYTES", "PAGE_SIZES", "PARALLEL_CHUNK", "LetterAssetFetcher", "PdfLetter",
+    "harfbuzz_subset_available", "render_pdf", "render_pdfs", "render_pdfs_parallel",
+    "render_print_bundle", "url_fetcher", "warm_up",
+]
 
 PARALLEL_CHUNK = 25  # most letters per layout pass: small for memory and an even finish
 MIN_CHUNK = 10  # fewer letters than two of these stay in the calling process
 
+# Every pool worker parses the stylesheets and loads the fonts before its first task.
+_workers.at_worker_start(warm_up)
+
 
 def _render_chunk(args: tuple[list[PdfLetter], str]) -> list[bytes]:
-    """Render one chunk in a worker, with the cyclic garbage collector paused.
-
-    WeasyPrint's boxes hold reference cycles, so the collector would rescan the growing
-    layout many times; one collection per chunk saves about 15% of the CPU time. That
-    collection only scans the chunk's own objects: the worker froze everything it held after
-    its warm-up (``workers._warm_up``).
-    """
+    """Render one chunk in a worker."""
     letters, page_size = args
-    gc.disable()
-    try:
-        return render_pdfs(letters, page_size=page_size)
-    finally:
-        gc.enable()
-        gc.collect()
-
-
-def warm_up() -> None:
-    """Parse the stylesheets and load the fonts once per worker, before its first chunk."""
-    _ua_stylesheet()
-    _stylesheets("A4")
-    _stylesheets("letter")
-    render_pdfs([PdfLetter(key="warm-up", organization_name="Warm-up", organization_address=(),
-                           date="", recipient=("Zoë محمد",), subject="Warm-up",
-                           body_html="<p><b>Zoë</b> محمد</p>", sender_name="")])
+    return render_pdfs(letters, page_size=page_size)
 
 
 def _chunks(letters: Sequence[PdfLetter], workers: int, chunk: int) -> list[list[PdfLetter]]:
@@ -398,24 +70,3 @@ def render_pdfs_parallel(letters: Sequence[PdfLetter], *, page_size: str = "A4",
     return _workers.run_chunks(
         _render_chunk, [(part, page_size) for part in parts], workers,
         failure=PdfError("A PDF worker stopped unexpectedly; the letters were not rendered."))
-
-
-def render_pdf(letter: PdfLetter, *, page_size: str = "A4") -> bytes:
-    """Render one letter as a letterhead PDF."""
-    return render_pdfs([letter], page_size=page_size)[0]
-
-
-def render_print_bundle(letters: Sequence[PdfLetter], *, page_size: str = "A4",
-                        duplex: bool = False) -> bytes:
-    """Render every letter into one print-ready PDF, each letter starting on a new sheet side."""
-    if not letters:
-        raise PdfError("There are no letters to print.")
-    title = f"Letters ({len(letters)})"
-    document = _render(letters, page_size, title=title, duplex=duplex)
-    counts = [len(pages) for pages in _split(document, letters, blanks=duplex)]
-    if any(count > 1 for count in counts):
-        document, _ = _numbered(letters, page_size, counts, title=title, duplex=duplex)
-    try:
-        return document.write_pdf()
-    except Exception as exc:
-        raise PdfError(f"The print bundle could not be written ({exc}).") from exc

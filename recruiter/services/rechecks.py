@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
@@ -53,7 +53,7 @@ def stop_letter(session: Session, letter: Letter, reason: str, *, step: str,
     letter.status = "cancelled"
     letter.cancel_reason = REASONS.get(reason, reason)
     letter.cancelled_at = datetime.now(UTC)
-    if letter.frozen_at is None:  # an unfrozen approval is void; a frozen one is evidence
+    if letter.batch_id is None:  # an unfrozen approval is void; a frozen one is evidence
         letter.approved_at = letter.approved_by_id = None
         letter.acknowledged = []
     session.flush()
@@ -62,13 +62,30 @@ def stop_letter(session: Session, letter: Letter, reason: str, *, step: str,
     return True
 
 
+def stopped_while_sending(session: Session, organization_id: int,
+                          stopped: Sequence[tuple[int, str]], at: datetime) -> None:
+    """Letters the worker's last look kept back (letter id, reason code): cancelled, recorded.
+
+    Their deliveries were already set ``cancelled`` with the worker's other outcomes.
+    """
+    session.execute(update(Letter), [  # by primary key, in one executemany
+        {"id": letter_id, "status": "cancelled", "cancelled_at": at,
+         "cancel_reason": REASONS.get(reason, reason)} for letter_id, reason in stopped])
+    audit.record_many(session, organization_id, "letter.cancelled", [
+        (("letter", letter_id), {"reason": reason, "step": "sending", "was": "queued"})
+        for letter_id, reason in stopped])
+    bump_review(session, session.scalars(
+        select(Application.position_id).join(Letter, Letter.application_id == Application.id)
+        .where(Letter.id.in_([letter_id for letter_id, _ in stopped])).distinct()))
+
+
 def restorable(letter: Letter) -> bool:
     """Whether a cancelled letter may become a draft again once its candidate is declined.
 
     Not when it was frozen (its bytes are evidence), nor when it was a second letter to the
     same person.
     """
-    return letter.frozen_at is None and letter.cancel_reason != REASONS["duplicate"]
+    return letter.batch_id is None and letter.cancel_reason != REASONS["duplicate"]
 
 
 def _person(email: str | None, first_name: str, last_name: str, address_line1: str,

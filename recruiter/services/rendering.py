@@ -6,229 +6,39 @@ too much, a loop budget, output size and render time); drafts render in a limite
 process on top of that (``render_untrusted``). Candidate text (names, notes, the
 differentiator) only ever arrives as values, never as template source; values are
 Markdown-escaped on the way into the HTML part so a note can never become markup.
+
+The values a letter renders from are in ``letter_context.py``; the sandboxes, their filters
+and the preview's ⟦marks⟧ in ``template_env.py``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from functools import cache, lru_cache
 from typing import Any
 
 import nh3
-from babel.dates import format_date
-from jinja2 import (
-    ChainableUndefined,
-    StrictUndefined,
-    TemplateSyntaxError,
-    UndefinedError,
-    nodes,
-)
 from jinja2 import TemplateError as JinjaTemplateError
+from jinja2 import TemplateSyntaxError, UndefinedError, nodes
 from jinja2.sandbox import SecurityError
 from markdown_it import MarkdownIt
 
 from ..errors import TemplateError
-from .empty_fields import Empty, default_filter, keeps_empty, mark_empty
-from .sandbox import (
-    MAX_OUTPUT,
-    MAX_SECONDS,
-    Budget,
-    LimitedSandbox,
-    capped_replace,
-    check_output,
-    limited_join,
-    safe_range,
-)
+from .empty_fields import mark_empty
+from .letter_context import MERGE_FIELDS, CandidateFields, LetterContext, Rendered, letter_date
+from .sandbox import MAX_OUTPUT, MAX_SECONDS, Budget
+from .template_env import MISSING_MARK, _environment
 from .workers import run_limited
 
-MISSING_MARK = "\u27e6{}\u27e7"  # ⟦name⟧, found again by checks.UNFILLED_FIELD_RE
+# The letter's values and the ⟦mark⟧ are re-exported: callers import them from here.
+__all__ = ["MERGE_FIELDS", "MISSING_MARK", "Boilerplate", "CandidateFields", "LetterContext",
+           "Rendered", "check_template", "letter_date", "render_letter", "render_untrusted",
+           "try_render", "try_render_each"]
 
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "h2", "h3",
                 "blockquote", "hr", "span"}
-
-
-@dataclass(frozen=True)
-class CandidateFields:
-    """The candidate as a letter may see them."""
-
-    first_name: str = ""
-    last_name: str = ""
-    full_name: str = ""
-    email: str = ""
-    address_line1: str = ""
-    address_line2: str = ""
-    city: str = ""
-    region: str = ""
-    postal_code: str = ""
-    country: str = ""
-    stage: str = "applied"
-    salutation: str = ""  # the greeting name: the salutation, else the first, else full name
-
-    @classmethod
-    def of(cls, person: Any, stage: str) -> CandidateFields:
-        """The fields of a stored candidate or an imported CSV row (both have these names)."""
-        return cls(first_name=person.first_name, last_name=person.last_name,
-                   full_name=person.full_name, email=person.email or "",
-                   address_line1=person.address_line1, address_line2=person.address_line2,
-                   city=person.city, region=person.region, postal_code=person.postal_code,
-                   country=person.country, stage=stage,
-                   salutation=(getattr(person, "salutation", "") or person.first_name
-                               or person.full_name))
-
-
-@dataclass(frozen=True)
-class LetterContext:
-    """Everything a boilerplate may use, as plain values only."""
-
-    candidate: CandidateFields
-    note: str
-    differentiator: str
-    position_title: str
-    position_location: str
-    organization_name: str
-    sender_name: str
-    sender_title: str = ""
-    applicant_count: int = 0
-    interviewed_count: int = 0
-    today: date | None = None
-    locale: str = "en"
-
-    def as_template_dict(self) -> dict[str, Any]:
-        """The dict a boilerplate renders from: nested plain dicts, strings and ints."""
-        candidate = self.candidate
-        fields = {name: getattr(candidate, name) for name in _CANDIDATE_FIELDS}
-        if "salutation" in fields:  # built by hand rather than by ``of``: the same fallback
-            fields["salutation"] = (fields["salutation"] or candidate.first_name
-                                    or candidate.full_name)
-        return {
-            "candidate": fields,
-            "note": self.note.strip(),
-            "differentiator": self.differentiator.strip(),
-            "position": {"title": self.position_title, "location": self.position_location},
-            "organization": {"name": self.organization_name},
-            "sender": {"name": self.sender_name, "title": self.sender_title},
-            "applicant_count": self.applicant_count,
-            "interviewed_count": self.interviewed_count,
-            "date": letter_date(self.locale, self.today),
-        }
-
-
-_CANDIDATE_FIELDS = tuple(field.name for field in dataclasses.fields(CandidateFields))
-
-
-def letter_date(locale: str, today: date | None = None) -> str:
-    """Today's date as a letter in ``locale`` writes it."""
-    return _long_date(today or date.today(), locale or "en")
-
-
-@lru_cache(maxsize=64)
-def _long_date(day: date, locale: str) -> str:
-    # Babel looks the locale's pattern up again on every call; a batch has one date.
-    return format_date(day, format="long", locale=locale)
-
-
-# Documented merge fields, for the editor's picker and "unknown field" checks.
-MERGE_FIELDS = (
-    "candidate.first_name", "candidate.last_name", "candidate.full_name", "candidate.email",
-    "candidate.city", "candidate.country", "candidate.stage", "note", "differentiator",
-    "position.title", "position.location", "organization.name", "sender.name",
-    "sender.title", "applicant_count", "interviewed_count", "date",
-)
-
-
-@dataclass(frozen=True)
-class Rendered:
-    """One rendered letter: subject, plain text, sanitised HTML, and which fields were empty."""
-
-    subject: str
-    text: str
-    html: str
-    missing: tuple[str, ...] = ()
-
-    @property
-    def content_hash(self) -> str:
-        """SHA-256 over subject, text and HTML: changes whenever the letter would."""
-        digest = hashlib.sha256()
-        for part in (self.subject, self.text, self.html):
-            digest.update(part.encode())
-            digest.update(b"\0")
-        return digest.hexdigest()
-
-
-class _PreviewUndefined(ChainableUndefined):
-    """Renders a missing field as a visible ⟦marker⟧ instead of failing."""
-
-    def __str__(self) -> str:
-        if self._undefined_exception is SecurityError:  # never soften a sandbox refusal
-            self._fail_with_undefined_error()
-        if (self._undefined_name or "").startswith("_"):  # no merge field looks like this
-            raise SecurityError(f"{self._undefined_name!r} is not a merge field")
-        return MISSING_MARK.format(self._undefined_name or "?")
-
-    __html__ = __str__
-
-    def __getattr__(self, name: str) -> _PreviewUndefined:
-        if name.startswith("_"):
-            raise SecurityError(f"{name!r} is not a merge field")
-        return self
-
-    __getitem__ = __getattr__
-
-
-def _finalize(preview: bool, md: bool):  # noqa: ANN202
-    def finalize(value: Any) -> Any:
-        if type(value) is Empty:
-            if not preview:
-                raise UndefinedError(f"{value.field} is empty for this candidate")
-            return MISSING_MARK.format(value.field)
-        check_output(value)
-        return _md_escape(value) if md else value
-    return finalize
-
-
-_MD_SPECIAL = {ord(c): "\\" + c for c in "\\`*_{}[]()<>#+-.!|~&"}
-
-
-def _md_escape(value: Any) -> Any:
-    """Escape Markdown syntax in a value so candidate text stays literal text."""
-    if isinstance(value, str):
-        return value.translate(_MD_SPECIAL)
-    return value
-
-
-_FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "join", "length",
-            "count", "first", "last", "round", "int", "string", "truncate", "wordcount", "abs",
-            "list", "sort", "unique", "reverse")
-
-
-@cache
-def _environment(mode: str) -> LimitedSandbox:
-    """One sandbox per mode ("send", "preview") and value escaping ("md", "text")."""
-    preview, md = mode.split("-")
-    env = LimitedSandbox(
-        undefined=_PreviewUndefined if preview == "preview" else StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=False,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        finalize=_finalize(preview == "preview", md == "md"),
-    )
-    env.filters = {name: env.filters[name] for name in _FILTERS}
-    env.filters["replace"] = capped_replace
-    env.filters["join"] = limited_join(env.filters["join"])
-    for name in ("upper", "lower", "title", "capitalize", "trim", "string", "truncate",
-                 "replace"):
-        env.filters[name] = keeps_empty(env.filters[name])
-    env.filters["default"] = env.filters["d"] = default_filter
-    env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none", "number",
-                                                     "string", "even", "odd", "eq", "ne")}
-    env.globals = {"range": safe_range}
-    return env
 
 
 @cache

@@ -1,10 +1,10 @@
 """Retention and erasure: keep personal data only as long as the organization's rule allows.
 
 A position's data is kept for the organization's retention period (12 months by default)
-after the position closes; a position counts as closed from ``closed_at``, or from
-``filled_at`` when it was filled and never formally closed. Then the purge deletes names,
-addresses, emails, notes and stored letter bytes. The audit chain holds hashes only, so it
-still verifies afterwards, and the evidence export says who was purged, when and why.
+after the position is filled (``filled_at``, set when its openings are all taken). Then the
+purge deletes names, addresses, emails, notes and stored letter bytes. The audit chain holds
+hashes only, so it still verifies afterwards, and the evidence export says who was purged,
+when and why.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..models import (
     Application,
     Candidate,
+    Delivery,
     ErasureRequest,
     Letter,
     Member,
@@ -29,6 +30,7 @@ from ..models import (
     Position,
 )
 from .audit import derive_key, keyed_hex, record, sha256_hex
+from .sending.transport import outbox_name
 from .versions import bump_review
 
 ACKNOWLEDGED = ("check", "severity", "start", "end")  # no personal text
@@ -44,13 +46,13 @@ def add_months(moment: datetime, months: int) -> datetime:
 
 def rule_text(months: int) -> str:
     """The rule a purge applied, as the export shows it."""
-    return f"retention: {months} months after the position closed"
+    return f"retention: {months} months after the position was filled"
 
 
 def keep_until(position: Position, org: Organization) -> datetime | None:
-    """When the position's personal data may be purged; None while it is still open."""
-    closed = position.closed_at or position.filled_at
-    return add_months(closed, org.retention_months) if closed is not None else None
+    """When the position's personal data may be purged; None while it is not filled."""
+    filled = position.filled_at
+    return add_months(filled, org.retention_months) if filled is not None else None
 
 
 @dataclass
@@ -113,10 +115,12 @@ def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: 
         application.note = ""
     bump_review(session, {a.position_id for a in apps})  # names, notes and texts change
     for letter in session.scalars(select(Letter).where(Letter.application_id.in_(
-            [a.id for a in apps])).options(selectinload(Letter.deliveries))):
-        if outbox is not None and letter.message_id:
-            path = outbox / (re.sub(r"[^A-Za-z0-9._-]", "_", letter.message_id.strip("<>"))
-                             + ".eml")
+            [a.id for a in apps])).options(
+                selectinload(Letter.frozen),
+                selectinload(Letter.deliveries).selectinload(Delivery.resolutions))):
+        frozen = letter.frozen
+        if outbox is not None and frozen is not None and frozen.message_id:
+            path = outbox / outbox_name(frozen.message_id)
             if path.exists():
                 path.unlink()
                 files += 1
@@ -126,11 +130,14 @@ def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: 
         # Tremblay"): which checks were acknowledged, and where, is kept; their words are not.
         letter.acknowledged = [{k: w.get(k) for k in ACKNOWLEDGED if k in w}
                                for w in letter.acknowledged or [] if isinstance(w, dict)]
-        letter.eml = letter.pdf = None  # their SHA-256 stay, and so does the chain
+        if frozen is not None:
+            frozen.eml = frozen.pdf = None  # their SHA-256 stay, and so does the chain
         for delivery in letter.deliveries:
             delivery.recipient = None
             delivery.server_reply = _scrub(delivery.server_reply, emails)
             delivery.last_error = _scrub(delivery.last_error, emails)
+            for decision in delivery.resolutions:
+                decision.reason = _scrub(decision.reason, emails)
         letters += 1
     return letters, files
 

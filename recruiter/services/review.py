@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 
 from sqlalchemy import Select, bindparam, event, func, select
-from sqlalchemy.orm import Session, SessionTransaction, defer, selectinload
+from sqlalchemy.orm import Session, SessionTransaction, selectinload
 
 from ..models import (
     Application,
@@ -48,7 +48,7 @@ from ..models import (
 )
 from ..models import Organization as Org
 from ..models.hiring import full_name, letter_channel
-from . import checks, outcomes
+from . import approval, checks, outcomes
 from . import letters as service
 from .orgtime import org_today
 
@@ -124,9 +124,8 @@ def _build(session: Session, position: Position, *, refresh: bool) -> list[Lette
         return service.refresh_letters(session, position)
     letters = session.scalars(
         select(Letter).join(Application).where(Application.position_id == position.id)
-        .options(defer(Letter.pdf), defer(Letter.eml),
-                 selectinload(Letter.application).selectinload(Application.candidate))).all()
-    return sorted(letters, key=lambda x: service._sort_key(x.application))
+        .options(selectinload(Letter.application).selectinload(Application.candidate))).all()
+    return sorted(letters, key=lambda x: service.sort_key(x.application))
 
 
 def review_of(session: Session, position: Position, cache: ReviewCache, *, refresh: bool
@@ -149,14 +148,14 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         if cached is not None and cached.refreshed:
             return cached, False
     letters = _build(session, position, refresh=refresh)
-    findings = service.letter_findings(position, letters)
+    findings = approval.letter_findings(position, letters)
     live = [findings.get(x.id, []) for x in letters if x.status != "cancelled"]
     before = key
     if refresh:  # the refresh may have bumped the version; the row is ours, so only it did
         key = review_key(session, position)
     result = Review(
         key=key, letter_ids=tuple(x.id for x in letters), findings=findings,
-        differentiator_findings=service.differentiator_findings(position),
+        differentiator_findings=approval.differentiator_findings(position),
         errors=sum(1 for fs in live if any(f.severity == "error" for f in fs)),
         warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)),
         refreshed=refresh)

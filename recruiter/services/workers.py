@@ -13,7 +13,6 @@ at a time under a CPU-time and an address-space limit, killed when a task overru
 from __future__ import annotations
 
 import atexit
-import gc
 import multiprocessing
 import os
 import resource
@@ -23,11 +22,14 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+from recruiter.adapters import collector, process_pool
+
 PRELOAD = ["recruiter.services.pdf", "recruiter.services.mail", "recruiter.services.rendering"]
 
 _pool: ProcessPoolExecutor | None = None
 _pool_key: tuple[int, int] | None = None  # (pid that made it, worker count)
 _lock = threading.Lock()
+_start_hooks: list[Callable[[], None]] = []
 
 
 def count(processes: int | None = None) -> int:
@@ -35,19 +37,26 @@ def count(processes: int | None = None) -> int:
     return processes or os.cpu_count() or 1
 
 
+def at_worker_start(hook: Callable[[], None]) -> None:
+    """Run ``hook`` in every pool worker before its first task (a module calls this on import).
+
+    The fork server imports the ``PRELOAD`` modules, so their hooks are registered in every
+    worker it forks; this module never imports theirs.
+    """
+    if hook not in _start_hooks:
+        _start_hooks.append(hook)
+
+
 def _warm_up() -> None:
     """Warm the worker up, then freeze what it holds out of the garbage collector's sight.
 
     Everything alive now (modules, WeasyPrint, fonts, parsed stylesheets: about 140,000
     objects) stays for the worker's life. Frozen, it is no longer rescanned by the one
-    collection after each chunk, which took 100 ms a 25-letter chunk unfrozen and 20 ms
-    frozen (about 3 ms of CPU a letter).
+    collection after each PDF chunk (``collector.freeze``).
     """
-    from .pdf import warm_up
-
-    warm_up()
-    gc.collect()
-    gc.freeze()
+    for hook in _start_hooks:
+        hook()
+    collector.freeze()
 
 
 def pool(workers: int) -> ProcessPoolExecutor:
@@ -83,7 +92,7 @@ def run_chunks(task: Callable[[Any], list[Any]], chunks: Sequence[Any], workers:
 
 def pids() -> list[int]:
     """The worker processes' ids (for measuring their memory)."""
-    return list(_pool._processes) if _pool is not None else []  # noqa: SLF001
+    return process_pool.worker_pids(_pool)
 
 
 def shutdown() -> None:

@@ -134,20 +134,24 @@ def export(position_id: int) -> Response:
 def letter(letter_id: int) -> str:
     """One letter exactly as sent, with who approved it and every delivery attempt."""
     item = _letter(letter_id)
-    return render_template("audit/letter.html", letter=item,
+    return render_template("audit/letter.html", letter=item, frozen=item.frozen,
                            position=item.application.position,
                            candidate=item.application.candidate,
                            evidence=data.letter_evidence(db.session, item),
                            names=data.member_names(db.session, item.organization_id))
 
 
-def _stored(letter: Letter, content: bytes | None) -> bytes:
-    """The stored bytes, or 410 once purged and 404 when never made (a postal letter)."""
+def _stored(letter: Letter, kind: str) -> bytes:
+    """The frozen ``eml`` or ``pdf`` bytes, or 410 once purged and 404 when never made.
+
+    An email letter has no frozen PDF, a postal letter no email, a draft neither.
+    """
     candidate = letter.application.candidate
     if candidate.purged_at is not None:
         abort(410, description=f"This letter's content was purged on "
                                f"{candidate.purged_at:%Y-%m-%d} under the rule "
                                f"“{candidate.purge_rule}”.")
+    content = getattr(letter.frozen, kind) if letter.frozen is not None else None
     if content is None:
         abort(404)
     return content
@@ -158,7 +162,7 @@ def _stored(letter: Letter, content: bytes | None) -> bytes:
 def email(letter_id: int) -> Response:
     """The HTML part of the stored message, exactly as sent, for the preview frame."""
     item = _letter(letter_id)
-    html = data.html_part(_stored(item, item.eml))
+    html = data.html_part(_stored(item, "eml"))
     if html is None:
         abort(404)
     return Response(html, headers=FRAMEABLE, mimetype="text/html")
@@ -169,7 +173,7 @@ def email(letter_id: int) -> Response:
 def source(letter_id: int) -> Response:
     """The raw message as stored and sent, byte for byte."""
     item = _letter(letter_id)
-    return Response(_stored(item, item.eml), content_type="text/plain; charset=utf-8",
+    return Response(_stored(item, "eml"), content_type="text/plain; charset=utf-8",
                     headers={"Content-Disposition":
                              f'attachment; filename="letter-{item.id}.eml"'})
 
@@ -179,7 +183,7 @@ def source(letter_id: int) -> Response:
 def pdf(letter_id: int) -> Response:
     """The PDF as frozen with the letter."""
     item = _letter(letter_id)
-    return Response(_stored(item, item.pdf), mimetype="application/pdf", headers={
+    return Response(_stored(item, "pdf"), mimetype="application/pdf", headers={
         **FRAMEABLE, "Content-Disposition": f'inline; filename="letter-{item.id}.pdf"'})
 
 

@@ -20,6 +20,7 @@ from ..models import (
     Batch,
     Delivery,
     ErasureRequest,
+    FrozenLetter,
     Letter,
     Member,
     Organization,
@@ -130,7 +131,7 @@ def _name(application: Application) -> str:
 
 
 # Lists show a letter's hashes and names, never its stored bytes or rendered text.
-_NO_BYTES = (defer(Letter.pdf), defer(Letter.eml), defer(Letter.html), defer(Letter.text))
+_NO_BYTES = (defer(Letter.html), defer(Letter.text))
 
 
 def subject_links(session: Session, org_id: int, events: list[AuditEvent]
@@ -183,18 +184,18 @@ def subject_links(session: Session, org_id: int, events: list[AuditEvent]
 def position_letters(session: Session, position: Position, page: int, per_page: int) -> Page:
     """One page of the position's frozen letters, with candidate, deliveries and approver.
 
-    The page's ids come from ``ix_letter_frozen`` alone; only those letters are then loaded,
-    without their stored bytes and rendered text (the list shows hashes). Sorting full letter
-    rows read every letter's stored PDF on SQLite, where it sits in the row.
+    The page's ids come from the frozen copies' index on their batch; only those letters are
+    then loaded, without their rendered text, and their frozen copies without the bytes (the
+    list shows hashes).
     """
-    ids = paginate(session, select(Letter.id).join(Application).where(
-        Application.position_id == position.id, Letter.frozen_at.is_not(None))
-        .order_by(Letter.id), page, per_page)
+    ids = paginate(session, select(FrozenLetter.letter_id).join(Batch).where(
+        Batch.position_id == position.id).order_by(FrozenLetter.letter_id), page, per_page)
     rows = {x.id: x for x in session.scalars(
         select(Letter).where(Letter.id.in_(ids.items))
         .options(*_NO_BYTES,
                  selectinload(Letter.application).selectinload(Application.candidate),
-                 selectinload(Letter.deliveries), selectinload(Letter.approved_by)))}
+                 selectinload(Letter.frozen), selectinload(Letter.deliveries),
+                 selectinload(Letter.approved_by)))}
     return Page([rows[i] for i in ids.items if i in rows], ids.page, ids.pages, ids.total)
 
 
@@ -313,11 +314,13 @@ def letter_evidence(session: Session, letter: Letter) -> Evidence:
     if batch is not None and batch.approved_by_id is not None:
         evidence.batch_by = names.get(batch.approved_by_id)
     chain = evidence.frozen.payload if evidence.frozen else {}
-    evidence.eml_ok = _matches(letter.eml, letter.eml_sha256, chain.get("eml_sha256"))
-    evidence.pdf_ok = _matches(letter.pdf, letter.pdf_sha256, chain.get("pdf_sha256"))
+    copy = letter.frozen
+    if copy is not None:
+        evidence.eml_ok = _matches(copy.eml, copy.eml_sha256, chain.get("eml_sha256"))
+        evidence.pdf_ok = _matches(copy.pdf, copy.pdf_sha256, chain.get("pdf_sha256"))
     evidence.acknowledged = acknowledged(letter, events)
-    if letter.eml:
-        message = parse_eml(letter.eml)
+    if copy is not None and copy.eml:
+        message = parse_eml(copy.eml)
         evidence.headers = [(name, str(message[name])) for name in HEADERS if message[name]]
     return evidence
 

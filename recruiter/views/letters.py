@@ -23,8 +23,7 @@ from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
 from ..models import Batch, Letter, Position
-from ..services import audit, outcomes, review
-from ..services import letters as service
+from ..services import approval, audit, files, outcomes, review
 from ..services.outcomes import LetterStopped
 from ..services.positions import get_position
 from .access import org_id, requires
@@ -84,7 +83,7 @@ def approve_all(position_id: int) -> Response:
         flash("Confirm the number of letters to approve.", "error")
     else:
         try:
-            count = service.approve_all(db.session, position, current_user,
+            count = approval.approve_all(db.session, position, current_user,
                                         expected_count=form.expected_count.data or 0,
                                         acknowledge_warnings=bool(form.acknowledge.data))
         except RecruiterError as exc:
@@ -143,7 +142,7 @@ def pdf(letter_id: int) -> Response:
     letter = _letter(letter_id)
     name = f"letter-{letter.id}.pdf"
     try:
-        data = service.letter_pdf(letter, page_size=_page_size())
+        data = files.letter_pdf(letter, page_size=_page_size())
     except RecruiterError as exc:  # its boilerplate fails for this candidate: no document
         page = f'<!doctype html><html lang="en"><title>No PDF</title><p>{escape(str(exc))}</p>'
         return Response(page, status=409, headers=FRAMEABLE, mimetype="text/html")
@@ -159,7 +158,7 @@ def override(letter_id: int) -> Response:
     form = OverrideForm()
     if form.validate_on_submit():
         try:
-            service.set_note_override(db.session, letter, form.note.data, current_user)
+            approval.set_note_override(db.session, letter, form.note.data, current_user)
         except RecruiterError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -186,7 +185,7 @@ def approve(letter_id: int) -> Response:
               "error")
         return redirect(url_for("letters.show", letter_id=letter.id))
     try:
-        service.approve_letter(db.session, letter, findings, current_user,
+        approval.approve_letter(db.session, letter, findings, current_user,
                                acknowledge=bool(form.validate_on_submit()
                                                 and form.acknowledge.data))
     except LetterStopped as exc:  # the cancellation and its reason are kept
@@ -208,7 +207,7 @@ def unapprove(letter_id: int) -> Response:
     """Take one letter back to draft."""
     letter = _letter(letter_id)
     try:
-        service.unapprove_letter(db.session, letter, current_user)
+        approval.unapprove_letter(db.session, letter, current_user)
     except RecruiterError as exc:
         db.session.rollback()
         flash(str(exc), "error")
@@ -229,7 +228,7 @@ def download_zip(position_id: int) -> Response:
     def chunks(pid: int = position.id, page_size: str = _page_size()) -> Iterator[bytes]:
         # The body streams after this view returns: load the position again in the
         # streaming context rather than using an object of a session that has closed.
-        yield from service.iter_letters_zip(db.session, db.session.get(Position, pid),
+        yield from files.iter_letters_zip(db.session, db.session.get(Position, pid),
                                             page_size=page_size)
 
     return Response(stream_with_context(chunks()), mimetype="application/zip", headers={
@@ -242,7 +241,7 @@ def download_post(position_id: int) -> Response:
     """Every letter that goes by post, as one print-ready PDF."""
     position = get_position(db.session, org_id(), position_id)
     try:
-        data = service.print_bundle(db.session, position, page_size=_page_size())
+        data = files.print_bundle(db.session, position, page_size=_page_size())
     except RecruiterError as exc:
         flash(str(exc), "info")
         return redirect(url_for("letters.index", position_id=position.id))

@@ -15,6 +15,7 @@ from flask import (
     jsonify,
     redirect,
     render_template,
+    request,
     url_for,
 )
 from flask_login import current_user
@@ -28,8 +29,9 @@ from ..queue import queue
 from ..services import sending
 from ..services.orgtime import org_zone
 from ..services.positions import get_position, hire_of
+from ..services.text import check_single_line
 from .access import org_id, requires
-from .sending_status import Status, failures_csv, progress_of, status_of
+from .sending_status import Status, decision_text, failures_csv, progress_of, status_of
 
 bp = Blueprint("sending", __name__)
 
@@ -38,6 +40,7 @@ bp = Blueprint("sending", __name__)
 def _helpers() -> dict[str, Any]:
     """Let the letters and position pages show the batch without their views knowing it."""
     return {"sending_status": status_of, "send_form_for": _send_form_for,
+            "decision_text": decision_text,
             "freezing": lambda position: sending.freezing(position, timeout=_timeout()),
             "local_time": lambda position, moment: local_label(moment, _zone(position))}
 
@@ -228,7 +231,8 @@ def resolve(delivery_id: int, action: str) -> Response:
     position_id = delivery.letter.application.position_id
     name = delivery.letter.application.candidate.full_name
     try:
-        enqueue = sending.resolve(db.session, delivery, current_user, action)
+        reason = check_single_line(request.form.get("reason", "")[:500], "reason")
+        enqueue = sending.resolve(db.session, delivery, current_user, action, reason=reason)
     except RecruiterError as exc:
         db.session.rollback()
         flash(str(exc), "error")

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from ..extensions import db
 from ..forms.sending import local_label
-from ..models import Batch, Delivery, Letter, Organization, Position
+from ..models import Batch, Delivery, Letter, Organization, Position, Resolution
 from ..services import sending
 from ..services.csvcells import csv_safe
 from ..services.orgtime import org_zone
@@ -100,5 +100,18 @@ def failures_csv(deliveries: Iterable[Delivery]) -> str:
         writer.writerow([csv_safe(x) for x in (
             candidate.full_name, delivery.recipient or candidate.email or "",
             delivery.state, delivery.attempts, delivery.last_error or delivery.server_reply,
-            delivery.letter.message_id)])
+            delivery.letter.frozen.message_id if delivery.letter.frozen else "")])
     return "\ufeff" + out.getvalue()
+
+
+ACTIONS = {"mark_sent": "Marked as sent", "resend": "Sent again on request",
+           "cancel": "Cancelled", "posted": "Confirmed as posted"}
+
+
+def decision_text(decision: Resolution) -> str:
+    """A person's decision about a delivery, as the pages say it."""
+    member = decision.member
+    who = (member.name or member.email) if member else "a former member"
+    text = (f"{ACTIONS.get(decision.action, decision.action)} by {who}, "
+            f"{decision.at:%Y-%m-%d %H:%M} UTC")
+    return f"{text}: {decision.reason}" if decision.reason else text

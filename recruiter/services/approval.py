@@ -1,0 +1,204 @@
+"""Letters under review: findings, counts, one letter's own paragraph, and approval.
+
+Approval goes one by one or all at once. Flushes only; the caller commits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from ..errors import RecruiterError
+from ..models import Letter, Member, Position
+from . import audit, checks, rechecks
+from .letters import (
+    LOCKED,
+    OPEN,
+    boilerplate_for,
+    clear_approval,
+    context_for,
+    effective_note,
+    organization_of,
+    refresh_letters,
+    render_into,
+)
+from .positions import hire_of
+from .versions import bump_review
+
+
+def _facts(position: Position) -> checks.BatchFacts:
+    org = organization_of(position)
+    hire = hire_of(position)
+    names = (hire.candidate.full_name,) if hire and hire.candidate.full_name else ()
+    return checks.BatchFacts(
+        differentiator=position.differentiator, hire_names=names,
+        hire_email=hire.candidate.email if hire else None,
+        retention_months=org.retention_months,
+        language=(org.locale or "en").replace("_", "-").split("-")[0])
+
+
+def letter_findings(position: Position, letters: Iterable[Letter]
+                    ) -> dict[int, list[checks.Finding]]:
+    """The check findings of each letter that is not cancelled, by letter id."""
+    letters = [letter for letter in letters if letter.status != "cancelled"]
+    under_check = [
+        checks.LetterUnderCheck(
+            key=letter.id, text=letter.text, note=effective_note(letter),
+            candidate_names=(letter.application.candidate.first_name,
+                             letter.application.candidate.last_name))
+        for letter in letters]
+    if not under_check:
+        return {}
+    found = dict(checks.check_batch(under_check, _facts(position)))
+    for letter in letters:  # a letter its boilerplate fails for cannot be approved
+        if letter.render_error:
+            found[letter.id] = [checks.Finding("render-error", "error", letter.render_error),
+                                *found.get(letter.id, [])]
+    return found
+
+
+def differentiator_findings(position: Position) -> list[checks.Finding]:
+    """The findings on the position's differentiator sentence."""
+    return checks.check_differentiator(position.differentiator, _facts(position))
+
+
+def review_counts(letters: Iterable[Letter], findings: dict[int, list[checks.Finding]]
+                  ) -> dict[str, int]:
+    """Letters per status, the non-cancelled total, and how many carry errors or warnings."""
+    letters = list(letters)
+    by_status = Counter(letter.status for letter in letters)
+    counts = {status: by_status.get(status, 0)
+              for status in ("draft", "approved", "cancelled", "frozen", "sent")}
+    counts["total"] = len(letters) - counts["cancelled"]
+    live = [findings.get(letter.id, []) for letter in letters if letter.status != "cancelled"]
+    counts["errors"] = sum(1 for fs in live if any(f.severity == "error" for f in fs))
+    counts["warnings"] = sum(1 for fs in live if any(f.severity == "warning" for f in fs))
+    return counts
+
+
+def set_note_override(session: Session, letter: Letter, text: str, member: Member) -> None:
+    """Give this one letter its own personal paragraph; empty text goes back to the note."""
+    if letter.status in LOCKED or letter.status == "cancelled":
+        raise RecruiterError(f"This letter is {letter.status}; its paragraph can no longer "
+                             "be changed.")
+    text = (text or "").replace("\r\n", "\n").strip()
+    if "\0" in text:
+        raise RecruiterError("The paragraph contains a NUL character.")
+    if len(text) > 5000:
+        raise RecruiterError("The paragraph is longer than 5,000 characters.")
+    bump_review(session, letter.application.position_id)
+    letter.note_override = text or None
+    letter.note_override_by_id = member.id if text else None
+    application = letter.application
+    render_into(letter, boilerplate_for(application),
+                 context_for(application, note=effective_note(letter)))
+    session.flush()
+    audit.record(session, letter.organization_id, "letter.override", actor=member,
+                 subject=letter, payload={"cleared": not text,
+                                          "sha256": audit.sha256_hex(text) if text else None})
+
+
+def _warnings(findings: Iterable[checks.Finding]) -> list[dict[str, object]]:
+    """The findings an approval acknowledges: id, severity and span, never their words.
+
+    Messages can quote a note or name another candidate; the audit keeps no personal text,
+    and the span points into the letter's stored text instead.
+    """
+    return [{"check": f.check, "severity": f.severity, "start": f.start, "end": f.end}
+            for f in findings if f.severity == "warning"]
+
+
+def _approved_payload(letter: Letter) -> dict[str, object]:
+    """The ``letter.approved`` event: the content approved and what was acknowledged."""
+    return {"content_sha256": letter.content_hash,
+            "warnings_acknowledged": len(letter.acknowledged),
+            "acknowledged": list(letter.acknowledged)}
+
+
+def _approve(letter: Letter, findings: Sequence[checks.Finding], member: Member,
+             now: datetime) -> None:
+    letter.status = "approved"
+    letter.approved_at = now
+    letter.approved_by_id = member.id
+    letter.acknowledged = _warnings(findings)
+
+
+def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.Finding],
+                   member: Member, *, acknowledge: bool) -> None:
+    """Approve one letter: never with errors, and with warnings only when acknowledged.
+
+    The candidate is checked again first (services/outcomes.py): a letter that must not go is
+    cancelled with its reason and LetterStopped is raised; the caller commits that.
+    """
+    if letter.status not in OPEN:
+        raise RecruiterError(f"This letter is {letter.status} and cannot be approved.")
+    if not rechecks.recheck(session, [letter], step="approval", actor=member):
+        raise rechecks.LetterStopped(f"This letter was cancelled: {letter.cancel_reason}")
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise RecruiterError(f"This letter has {len(errors)} error"
+                             f"{'s' if len(errors) > 1 else ''}; fix "
+                             f"{'them' if len(errors) > 1 else 'it'} before approving.")
+    if _warnings(findings) and not acknowledge:
+        raise RecruiterError("This letter has warnings: read them, then tick the "
+                             "acknowledgement to approve it as it is.")
+    _approve(letter, findings, member, datetime.now(UTC))
+    session.flush()
+    audit.record(session, letter.organization_id, "letter.approved", actor=member,
+                 subject=letter, payload=_approved_payload(letter))
+
+
+def unapprove_letter(session: Session, letter: Letter, member: Member | None = None) -> None:
+    """Take an approved letter back to draft."""
+    if letter.status != "approved":
+        raise RecruiterError(f"Only an approved letter can go back to draft; this one is "
+                             f"{letter.status}.")
+    letter.status = "draft"
+    clear_approval(letter)
+    session.flush()
+    audit.record(session, letter.organization_id, "letter.unapproved", actor=member,
+                 subject=letter)
+
+
+def approve_all(session: Session, position: Position, member: Member, *, expected_count: int,
+                acknowledge_warnings: bool) -> int:
+    """Approve every open letter at once, after the member confirmed how many there are.
+
+    Each candidate is checked again first: a letter that must not go (a second letter to the
+    same person) is cancelled with its reason, and the count the member saw still confirms.
+    """
+    shown = [x for x in refresh_letters(session, position) if x.status in OPEN]
+    if not shown:
+        raise RecruiterError("There are no letters to approve.")
+    if expected_count != len(shown):
+        raise RecruiterError(f"You confirmed {expected_count} letters but there are "
+                             f"{len(shown)}; review the list again.")
+    letters = rechecks.recheck(session, shown, step="approval", actor=member)
+    if not letters:
+        return 0
+    findings = letter_findings(position, letters)
+    with_errors = sum(1 for x in letters
+                      if any(f.severity == "error" for f in findings.get(x.id, [])))
+    if with_errors:
+        raise RecruiterError(f"{with_errors} letter{' has' if with_errors == 1 else 's have'} "
+                             "errors; fix them before approving.")
+    if not acknowledge_warnings and any(_warnings(findings.get(x.id, [])) for x in letters):
+        raise RecruiterError("Some letters have warnings: read them, then tick the "
+                             "acknowledgement to approve the letters as they are.")
+    now = datetime.now(UTC)
+    approved = [x for x in letters if x.status == "draft"]
+    for letter in approved:  # every check passed above, so this loop cannot refuse halfway
+        _approve(letter, findings.get(letter.id, []), member, now)
+    session.flush()
+    audit.record_many(session, position.organization_id, "letter.approved",
+                      [(x, _approved_payload(x)) for x in approved], actor=member)
+    audit.record(session, position.organization_id, "letters.approved_all", actor=member,
+                 subject=position, payload={
+                     "letters": len(letters),
+                     "warnings_acknowledged": sum(len(x.acknowledged) for x in letters),
+                     "content_sha256": audit.sha256_hex("".join(x.content_hash
+                                                                for x in letters))})
+    return len(letters)

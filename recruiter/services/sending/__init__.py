@@ -1,0 +1,41 @@
+"""Sending: freeze approved letters to exact bytes, then deliver each one exactly once or say why.
+
+- ``freeze``: the approval's last step; every letter becomes a ``FrozenLetter`` and gets one
+  delivery, all in the caller's transaction.
+- ``batches``: a position's batch, held until the hire accepts, scheduled, released, cancelled.
+- ``transport``: the outbox folder or SMTP, chosen by ``RECRUITER_MAIL_URL``.
+- ``delivery``: claim, send, record, sweep; the rules that make sending exactly-once or doubtful,
+  never twice.
+- ``resolve``: people deciding about doubtful or failed letters, and confirming posted ones.
+- ``worker``: the queue's side, and the one place here that commits.
+
+Views, the CLI and the queue use the names below; the modules do not import this package.
+"""
+
+from .batches import (
+    PROBLEMS,
+    SENDING_TIMEOUT,
+    WAITING,
+    batch_of,
+    cancel_batch,
+    deliveries_of,
+    problems,
+    queued_email_ids,
+    release,
+    release_due,
+    state_counts,
+)
+from .delivery import LOST_WORKER, MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, Attempt, claim_batch
+from .freeze import freeze_batch, freezing, request_freeze
+from .resolve import RESOLUTIONS, confirm_posted, resolve
+from .transport import FileTransport, Outcome, SmtpTransport, Transport, transport_for
+from .worker import CLAIM_BATCH, deliver_batch, deliver_ids, freeze_for_worker, sweep
+
+__all__ = [
+    "CLAIM_BATCH", "LOST_WORKER", "MAX_ATTEMPTS", "PROBLEMS", "RESOLUTIONS", "RETRY_BASE",
+    "RETRY_CAP", "SENDING_TIMEOUT", "WAITING", "Attempt", "FileTransport", "Outcome",
+    "SmtpTransport", "Transport", "batch_of", "cancel_batch", "claim_batch", "confirm_posted",
+    "deliveries_of", "deliver_batch", "deliver_ids", "freeze_batch", "freeze_for_worker",
+    "freezing", "problems", "queued_email_ids", "release", "release_due", "request_freeze",
+    "resolve", "state_counts", "sweep", "transport_for",
+]
