@@ -104,7 +104,7 @@ def failures_csv(deliveries: Iterable[Delivery]) -> str:
     return "\ufeff" + out.getvalue()
 
 
-ACTIONS = {"mark_sent": "Marked as sent", "resend": "Sent again on request",
+ACTIONS = {"mark_sent": "Marked as sent", "resend": "Retried",
            "cancel": "Cancelled", "posted": "Confirmed as posted"}
 
 
@@ -114,4 +114,4 @@ def decision_text(decision: Resolution) -> str:
     who = (member.name or member.email) if member else "a former member"
     text = (f"{ACTIONS.get(decision.action, decision.action)} by {who}, "
             f"{decision.at:%Y-%m-%d %H:%M} UTC")
-    return f"{text}: {decision.reason}" if decision.reason else text
+    return f"{text} \u2014 \u201c{decision.reason}\u201d" if decision.reason else text

@@ -52,6 +52,9 @@ class Claimed:
     letter_id: int
     recipient: str | None
     attempts: int
+    eml: bytes | None = None  # the frozen message, its Message-ID, and the letter's position
+    message_id: str | None = None
+    position_id: int | None = None
 
 
 def due(now: datetime) -> tuple:
@@ -77,12 +80,23 @@ def claim_batch(session: Session, delivery_id: int, organization_id: int, now: d
     picked = (picked.order_by(case(*order, else_=2), Delivery.id)
               .limit(max(limit, 1)).with_for_update(skip_locked=True)
               .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
+    returning = [Delivery.id, Delivery.letter_id, Delivery.recipient, Delivery.attempts]
+    if session.get_bind(mapper=Delivery.__mapper__).dialect.name == "postgresql":
+        # What sending needs comes back with the claim: no second round trip. Not on SQLite,
+        # which names RETURNING columns without their table (ambiguous beside the CTE).
+        copy = FrozenLetter.letter_id == Delivery.letter_id
+        returning += [
+            select(FrozenLetter.eml).where(copy).scalar_subquery(),
+            select(FrozenLetter.message_id).where(copy).scalar_subquery(),
+            select(Application.position_id).join(Letter)
+            .where(Letter.id == Delivery.letter_id).scalar_subquery()]
     rows = session.execute(
         update(Delivery).where(Delivery.id == picked.c.id, *due(now))
         .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
-        .returning(Delivery.id, Delivery.letter_id, Delivery.recipient, Delivery.attempts)
-        .execution_options(synchronize_session=False)).all()
+        .returning(*returning).execution_options(synchronize_session=False)).all()
     claimed = [Claimed(*row) for row in rows]
+    if claimed and len(returning) == 4:
+        claimed = _with_messages(session, claimed)
     return sorted(claimed, key=lambda c: (c.id != delivery_id, c.id))
 
 
@@ -103,15 +117,21 @@ def defer(session: Session, delivery_id: int, until: datetime) -> bool:
         .execution_options(synchronize_session=False)).rowcount == 1
 
 
-def messages(session: Session, claimed: Sequence[Claimed]) -> dict[int, tuple[bytes | None, str]]:
-    """The frozen ``.eml`` bytes and Message-ID of each claimed letter, by letter id."""
-    return {letter_id: (eml, message_id) for letter_id, eml, message_id in session.execute(
-        select(FrozenLetter.letter_id, FrozenLetter.eml, FrozenLetter.message_id)
+def _with_messages(session: Session, claimed: list[Claimed]) -> list[Claimed]:
+    """The claims with their frozen message and position, read in one more query."""
+    found = {row.letter_id: row for row in session.execute(
+        select(FrozenLetter.letter_id, FrozenLetter.eml, FrozenLetter.message_id,
+               Application.position_id)
+        .join(Letter, Letter.id == FrozenLetter.letter_id)
+        .join(Application, Application.id == Letter.application_id)
         .where(FrozenLetter.letter_id.in_([c.letter_id for c in claimed])))}
+    return [replace(c, eml=found[c.letter_id].eml, message_id=found[c.letter_id].message_id,
+                    position_id=found[c.letter_id].position_id) if c.letter_id in found else c
+            for c in claimed]
 
 
-def send_claimed(claimed: Sequence[Claimed], letters: dict[int, tuple[bytes | None, str]],
-                 sender_email: str | None, mail_url: str, sending_timeout: timedelta,
+def send_claimed(claimed: Sequence[Claimed], sender_email: str | None, mail_url: str,
+                 sending_timeout: timedelta,
                  blocked: dict[int, str] | None = None) -> list[Outcome | None]:
     """Send each claimed letter once; None for one left unsent (handed back, never tried).
 
@@ -144,8 +164,7 @@ def send_claimed(claimed: Sequence[Claimed], letters: dict[int, tuple[bytes | No
         except AddressError as exc:
             results.append(Outcome("failed", str(exc)))
             continue
-        eml, message_id = letters[item.letter_id]
-        outcome = transport.send(sender, recipient, eml or b"", message_id or "")
+        outcome = transport.send(sender, recipient, item.eml or b"", item.message_id or "")
         if outcome.unreachable:
             unreachable = replace(outcome, reply=f"not tried, the server could not be "
                                                  f"reached: {outcome.reply}")
@@ -177,8 +196,8 @@ def _values(item: Claimed, outcome: Outcome, now: datetime, max_attempts: int
 
 
 def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
-           results: Sequence[Outcome | None], letters: dict[int, tuple[bytes | None, str]],
-           now: datetime, max_attempts: int) -> list[Attempt]:
+           results: Sequence[Outcome | None], now: datetime, max_attempts: int
+           ) -> list[Attempt]:
     """Write every outcome and its audit event; flushed, for the worker to commit."""
     sent_at = now_utc()
     rows: dict[tuple[str, ...], list[dict]] = {}
@@ -187,6 +206,7 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
     handed_back: list[int] = []
     stopped: list[tuple[int, str]] = []
     sent: list[tuple[int, str]] = []
+    positions: set[int] = set()
     for item, outcome in zip(claimed, results, strict=True):
         if outcome is None:
             handed_back.append(item.id)
@@ -195,6 +215,7 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
         retry_at = None
         if outcome.state == "sent":
             sent.append((item.id, outcome.reply))
+            positions.add(item.position_id or 0)
             state = "sent"
         else:
             values, retry_at = _values(item, outcome, now, max_attempts)
@@ -205,10 +226,10 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
         attempts.append(Attempt(item.id, state, retry_at))
         events.append((("delivery", item.id), {
             "attempt": item.attempts, "state": state, "reply_code": reply_code(outcome.reply),
-            "message_id_sha256": audit.sha256_hex(letters[item.letter_id][1] or "")}))
+            "message_id_sha256": audit.sha256_hex(item.message_id or "")}))
     for group in rows.values():  # bulk UPDATEs by primary key, one per set of columns
         session.execute(update(Delivery), group)
-    record_sent(session, sent, sent_at)
+    record_sent(session, sent, sent_at, positions=positions - {0})
     if handed_back:  # never tried: the attempt did not happen, and the row is due again
         session.execute(
             update(Delivery).where(Delivery.id.in_(handed_back), Delivery.state == "sending")
@@ -223,10 +244,12 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
     return attempts
 
 
-def record_sent(session: Session, sent: Sequence[tuple[int, str | None]], at: datetime) -> None:
+def record_sent(session: Session, sent: Sequence[tuple[int, str | None]], at: datetime, *,
+                positions: Iterable[int] | None = None) -> None:
     """The one place a letter becomes sent: each delivery (id, reply) and its letter, together.
 
-    Rows change in the database, not in loaded objects: a caller holding one refreshes it.
+    ``positions``: the letters' positions when the caller knows them (else they are read).
+    Rows change in the database, not in loaded objects: a caller holding one expires it.
     """
     if not sent:
         return
@@ -237,7 +260,7 @@ def record_sent(session: Session, sent: Sequence[tuple[int, str | None]], at: da
     letter_ids = select(Delivery.letter_id).where(Delivery.id.in_(ids)).scalar_subquery()
     session.execute(update(Letter).where(Letter.id.in_(letter_ids)).values(status="sent")
                     .execution_options(synchronize_session=False))
-    bump_review(session, position_ids(session, ids))
+    bump_review(session, position_ids(session, ids) if positions is None else positions)
 
 
 def reply_code(reply: str) -> int | None:

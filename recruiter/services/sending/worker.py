@@ -85,17 +85,18 @@ def deliver_batch(session: Session, delivery_id: int, mail_url: str, *,
         session.rollback()
         return [Attempt(delivery_id, "skipped")]
     claimed = steps.claim_batch(session, delivery_id, org_id, now, limit, prefer)
-    session.commit()  # the claims are durable before the first byte goes out
     if not claimed:
+        session.commit()
         return [Attempt(delivery_id, "skipped")]
-    letters = steps.messages(session, claimed)
     # The last look before anything leaves: is each candidate still declined, and is this
-    # the only letter of the position to this address?
+    # the only letter of the position to this address? In the claim's transaction, which
+    # sees every claim committed before it, as it would after our commit.
     blocked = rechecks.blocked_letters(session, [c.letter_id for c in claimed])
-    session.rollback()  # no read transaction held while talking to the server
-    results = steps.send_claimed(claimed, letters, row.sender_email, mail_url, sending_timeout,
-                                 blocked)
-    attempts = steps.record(session, org_id, claimed, results, letters, now, max_attempts)
+    # The claims are durable before the first byte goes out, and no transaction is held
+    # while talking to the server.
+    session.commit()
+    results = steps.send_claimed(claimed, row.sender_email, mail_url, sending_timeout, blocked)
+    attempts = steps.record(session, org_id, claimed, results, now, max_attempts)
     session.commit()
     if attempts[0].delivery_id != delivery_id:
         attempts.insert(0, Attempt(delivery_id, "skipped"))
