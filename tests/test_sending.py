@@ -807,6 +807,8 @@ def test_people_resolve_letters_in_doubt(app, db, freeze, smtp_server):  # noqa:
     assert first.sent_at is not None
     assert (second.state, second.letter.status) == ("sent", "sent")
     assert third.state == "cancelled"
+    assert "after the message was sent" in first.last_error  # the doubt the person settled
+    assert second.last_error is None  # the server took the resent letter: the error is over
     for delivery, action in ((first, "mark_sent"), (second, "resend"), (third, "cancel")):
         [decision] = delivery.resolutions  # a row of its own: who, when, what, from which state
         assert (decision.member_id, decision.action, decision.state_before) == (

@@ -30,9 +30,10 @@ from .rendering import letter_date
 
 def _letter_day(letter: Letter, org: Organization) -> date:
     """The date a letter carries: the day it was frozen, else today, in the org's zone."""
-    if letter.batch_id is None or letter.frozen is None:
+    frozen = _frozen(letter)
+    if frozen is None:
         return org_today(org)
-    return letter.frozen.frozen_at.astimezone(org_zone(org)).date()
+    return frozen.frozen_at.astimezone(org_zone(org)).date()
 
 
 def pdf_letter(letter: Letter, org: Organization) -> PdfLetter:
@@ -55,6 +56,7 @@ def _refuse_failed(letter: Letter) -> None:
 
 
 def _frozen(letter: Letter) -> FrozenLetter | None:
+    """The letter's frozen copy; a letter is frozen exactly when it belongs to a batch."""
     return letter.frozen if letter.batch_id is not None else None
 
 
@@ -95,7 +97,8 @@ def _export_letters(session: Session, position: Position) -> list[Letter]:
     letters = session.scalars(
         select(Letter).join(Application).where(Application.position_id == position.id,
                                                Letter.status != "cancelled")
-        .options(selectinload(Letter.application).selectinload(Application.candidate))).all()
+        .options(selectinload(Letter.application).selectinload(Application.candidate),
+                 selectinload(Letter.frozen))).all()  # the frozen copies without their bytes
     return sorted(letters, key=lambda x: sort_key(x.application))
 
 

@@ -229,7 +229,8 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
             "message_id_sha256": audit.sha256_hex(item.message_id or "")}))
     for group in rows.values():  # bulk UPDATEs by primary key, one per set of columns
         session.execute(update(Delivery), group)
-    record_sent(session, sent, sent_at, positions=positions - {0})
+    # The positions came with the claims; should one be missing, record_sent reads them.
+    record_sent(session, sent, sent_at, positions=None if 0 in positions else positions)
     if handed_back:  # never tried: the attempt did not happen, and the row is due again
         session.execute(
             update(Delivery).where(Delivery.id.in_(handed_back), Delivery.state == "sending")
@@ -245,18 +246,21 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
 
 
 def record_sent(session: Session, sent: Sequence[tuple[int, str | None]], at: datetime, *,
-                positions: Iterable[int] | None = None) -> None:
+                positions: Iterable[int] | None = None, by_server: bool = True) -> None:
     """The one place a letter becomes sent: each delivery (id, reply) and its letter, together.
 
-    ``positions``: the letters' positions when the caller knows them (else they are read).
-    Rows change in the database, not in loaded objects: a caller holding one expires it.
+    ``by_server``: the server took it, so an earlier error is over; a person's word (marked
+    sent, posted) keeps the error that made them decide. ``positions``: the letters'
+    positions when the caller knows them (else they are read). Rows change in the database,
+    not in loaded objects: a caller holding one expires it.
     """
     if not sent:
         return
     ids = [delivery_id for delivery_id, _ in sent]
+    cleared = {"last_error": None} if by_server else {}
     session.execute(update(Delivery), [
         {"id": delivery_id, "state": "sent", "sent_at": at, "server_reply": reply,
-         "claimed_at": None, "last_error": None} for delivery_id, reply in sent])
+         "claimed_at": None, **cleared} for delivery_id, reply in sent])
     letter_ids = select(Delivery.letter_id).where(Delivery.id.in_(ids)).scalar_subquery()
     session.execute(update(Letter).where(Letter.id.in_(letter_ids)).values(status="sent")
                     .execution_options(synchronize_session=False))

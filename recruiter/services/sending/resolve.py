@@ -48,7 +48,7 @@ def resolve(session: Session, delivery: Delivery, member: Member, action: str, *
                            member_id=member.id, action=action, state_before=before,
                            reason=(reason or "").strip() or None, at=stamp))
     if action == "mark_sent":
-        record_sent(session, [(delivery.id, delivery.server_reply)], stamp)
+        record_sent(session, [(delivery.id, delivery.server_reply)], stamp, by_server=False)
         session.expire(delivery.letter)  # record_sent changed the rows, not these objects
         session.expire(delivery)
     elif action == "resend":
@@ -77,7 +77,7 @@ def confirm_posted(session: Session, position: Position, member: Member) -> int:
                                member_id=member.id, action="posted", state_before="queued",
                                at=stamp))
     record_sent(session, [(d.id, f"posted, confirmed by {member.name or member.email}")
-                          for d in posted], stamp)
+                          for d in posted], stamp, by_server=False)
     for delivery in posted:  # record_sent changed the rows, not these objects
         session.expire(delivery.letter)
         session.expire(delivery)
