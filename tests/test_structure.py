@@ -6,6 +6,7 @@ Both read the source with ``ast`` and the file system only; nothing is imported 
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "recruiter"
@@ -97,3 +98,12 @@ def test_no_module_is_longer_than_the_house_style_allows() -> None:
                for name, path in _modules().items()}
     too_long = {name: n for name, n in lengths.items() if n > MAX_LINES and name not in LONGER}
     assert too_long == {}, f"split these modules by job (or say why in LONGER): {too_long}"
+
+
+def test_one_place_writes_sent() -> None:
+    """A letter and its delivery become "sent" in ``sending/delivery.py::record_sent`` alone."""
+    writes = re.compile(r"""\b(state|status)["']?\s*(=|:)\s*["']sent["']""")
+    found = {name: len(writes.findall(path.read_text(encoding="utf-8")))
+             for name, path in _modules().items()}
+    assert {name: n for name, n in found.items() if n} == {
+        "recruiter.services.sending.delivery": 3}  # record's outcome, and record_sent's two

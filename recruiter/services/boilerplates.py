@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -43,7 +43,6 @@ class Shipped:
     subject: str
     body: str
     stages: tuple[str, ...] = ()
-    required: tuple[str, ...] = field(default=())
 
     @property
     def source(self) -> Source:
@@ -65,7 +64,6 @@ def shipped_boilerplates(letters_dir: Path = LETTERS_DIR) -> dict[str, Shipped]:
             subject=(folder / "subject.txt").read_text(encoding="utf-8").strip(),
             body=(folder / "body.md").read_text(encoding="utf-8"),
             stages=tuple(meta.get("stages", ())),
-            required=tuple(meta.get("required", ())),
         )
     return found
 

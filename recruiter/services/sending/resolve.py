@@ -21,7 +21,8 @@ RESOLUTIONS = {
     "resend": ("in_doubt", "failed", "retry_wait"),
     "cancel": ("in_doubt", "failed", "retry_wait", "held", "queued"),
 }
-_TARGET = {"mark_sent": "sent", "resend": "queued", "cancel": "cancelled"}
+# Where each decision takes the row at once; "sent" is written by ``record_sent`` alone.
+_TARGET = {"resend": "queued", "cancel": "cancelled"}
 
 
 def resolve(session: Session, delivery: Delivery, member: Member, action: str, *,
@@ -38,7 +39,8 @@ def resolve(session: Session, delivery: Delivery, member: Member, action: str, *
     # it meanwhile (a retry firing) keeps it, and it is never queued twice.
     moved = session.execute(
         update(Delivery).where(Delivery.id == delivery.id, Delivery.state == before)
-        .values(state=_TARGET[action]).execution_options(synchronize_session=False)).rowcount
+        .values(state=_TARGET.get(action, before))  # the row is ours until the commit
+        .execution_options(synchronize_session=False)).rowcount
     if moved != 1:
         session.refresh(delivery)
         raise RecruiterError(f"This letter changed meanwhile (it is now "
