@@ -1,48 +1,25 @@
 """The `recruiter` commands, and how every command group attaches to an app's CLI.
 
-``register`` is what ``create_app`` calls; the commands on sending, outcomes and the audit are
-in the ``cli_*`` modules beside this one, and the console script's entry point in ``cli.py``.
+``register`` is what ``create_app`` calls; the commands on sending, outcomes, the organization
+and the audit are in the ``cli_*`` modules beside this one, what they share in
+``cli_support.py``, and the console script's entry point in ``cli.py``.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
-from flask import Flask, has_app_context
+from flask import Flask
 from flask.cli import AppGroup
 
 from .cli_serve import serve
-from .errors import CandidateImportError, RecruiterError
+from .cli_support import friendly, friendly_command, one_line
+from .errors import RecruiterError
 from .extensions import db
-from .services.text import single_line_problem
-
-
-def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn a RecruiterError into one clear message and a non-zero exit, rolling back."""
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CandidateImportError as exc:
-            _rollback()
-            click.echo(f"Error: {exc}", err=True)
-            for problem in exc.problems:
-                click.echo(f"  {problem.message}", err=True)
-            sys.exit(1)
-        except RecruiterError as exc:
-            _rollback()
-            raise click.ClickException(str(exc)) from exc
-    return wrapper
-
-
-def _rollback() -> None:
-    if has_app_context():  # `merge` is stateless and runs without one
-        db.session.rollback()
 
 
 def register(app: Flask) -> None:
@@ -66,28 +43,15 @@ def register(app: Flask) -> None:
         friendly_command(command)
     app.cli.add_command(candidates)
 
+    from .cli_org import org
+
+    app.cli.add_command(org)
+
     from .cli_audit import audit
 
     for command in audit.commands.values():
         friendly_command(command)
     app.cli.add_command(audit)
-
-
-def friendly_command(command: click.Command) -> click.Command:
-    """Wrap a command defined elsewhere so errors read as one clear message."""
-    if command.callback is not None and not getattr(command.callback, "_friendly", False):
-        command.callback = friendly(command.callback)
-        command.callback._friendly = True  # type: ignore[attr-defined]
-    return command
-
-
-def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Click callback: the option is one line, without control characters or overrides."""
-    problem = single_line_problem(value)
-    if problem:
-        raise click.BadParameter(f"this {problem}.")
-    return value
-
 
 
 def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -244,7 +208,7 @@ def users_create(org_name: str, email: str, role: str, name: str) -> None:
     click.echo(f"Created {member.role} {member.email} in {org.name}.")
 
 
-letters = AppGroup("letters", help="Check letters before they are sent.")
+letters = AppGroup("letters", help="Check, send and follow a position's letters.")
 
 
 @letters.command("check")

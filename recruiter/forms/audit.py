@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField
 from wtforms.validators import DataRequired, Email, InputRequired, Length, NumberRange
 
-RETENTION_MIN, RETENTION_MAX = 1, 120
+from ..services.organization import RETENTION_MAX, RETENTION_MIN
 
 
 class RetentionForm(FlaskForm):

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from zoneinfo import available_timezones
-
-from babel import Locale, UnknownLocaleError
 from flask_wtf import FlaskForm
 from wtforms import EmailField, IntegerField, StringField, TextAreaField
 from wtforms.validators import (
@@ -16,20 +13,23 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from ..errors import RecruiterError
+from ..services.organization import RATE_MAX, RATE_MIN, check_locale, check_timezone
 from . import single_line
-
-RATE_MIN, RATE_MAX = 1, 10_000
 
 
 def _time_zone(form: FlaskForm, field: StringField) -> None:
-    if (field.data or "").strip() not in available_timezones():
-        raise ValidationError("Enter a time zone such as America/Vancouver or Europe/Berlin.")
+    try:
+        check_timezone(field.data or "")
+    except RecruiterError as exc:
+        raise ValidationError("Enter a time zone such as America/Vancouver or Europe/Berlin."
+                              ) from exc
 
 
 def _locale(form: FlaskForm, field: StringField) -> None:
     try:
-        Locale.parse((field.data or "").strip())
-    except (ValueError, UnknownLocaleError) as exc:
+        check_locale(field.data or "")
+    except RecruiterError as exc:
         raise ValidationError("Enter a locale such as en_CA, en_GB or fr_CA.") from exc
 
 

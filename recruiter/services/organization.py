@@ -1,0 +1,190 @@
+"""The organization's settings: one place that checks and saves them, for the page and the CLI.
+
+Each field has one rule here; the settings forms call the same checks, so a value the page
+refuses is refused on the command line too, and the other way round.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+from zoneinfo import available_timezones
+
+from babel import Locale, UnknownLocaleError
+from sqlalchemy.orm import Session
+
+from ..errors import RecruiterError
+from ..models import Member, Organization
+from . import audit
+from .accounts import organization_name
+from .mail import valid_address
+from .text import check_single_line, single_line_problem
+
+RATE_MIN, RATE_MAX = 1, 10_000
+RETENTION_MIN, RETENTION_MAX = 1, 120
+
+# In the order of the settings pages (retention is on the audit settings page).
+FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "timezone",
+          "locale", "send_rate_per_minute", "retention_months")
+
+LABELS = {
+    "name": "organization name", "address": "postal address", "sender_name": "sender name",
+    "sender_title": "sender title", "sender_email": "sender email address",
+    "timezone": "time zone", "locale": "locale", "send_rate_per_minute": "send rate",
+    "retention_months": "retention period",
+}
+
+
+class SettingError(RecruiterError):
+    """A setting was refused; ``field`` names it, so a form can show the message beside it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_timezone(value: str) -> str:
+    """The IANA time zone name, stripped, or a RecruiterError."""
+    value = (value or "").strip()
+    if value not in available_timezones():
+        raise RecruiterError(f"The time zone {value!r} is unknown: use an IANA name such as "
+                             "America/Vancouver or Europe/Berlin.")
+    return value
+
+
+def check_locale(value: str) -> str:
+    """The locale code, stripped, or a RecruiterError."""
+    value = (value or "").strip()
+    try:
+        Locale.parse(value)
+    except (ValueError, TypeError, UnknownLocaleError) as exc:
+        raise RecruiterError(f"The locale {value!r} is unknown: use a code such as en_CA, "
+                             "en_GB or fr_CA.") from exc
+    return value
+
+
+def _locale(value: Any) -> str:
+    if len(str(value or "").strip()) > 16:
+        raise RecruiterError("The locale is longer than 16 characters.")
+    return check_locale(str(value or ""))
+
+
+def _whole(value: Any, field: str, low: int, high: int, unit: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise RecruiterError(f"The {field} must be a whole number.")
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise RecruiterError(f"The {field} must be a whole number, not {value!r}.") from exc
+    if not low <= number <= high:
+        raise RecruiterError(f"The {field} must be between {low} and {high} {unit}; "
+                             f"{number} is not.")
+    return number
+
+
+def check_send_rate(value: Any) -> int:
+    """Emails per minute within the bounds the page allows, or a RecruiterError."""
+    return _whole(value, "send rate", RATE_MIN, RATE_MAX, "emails per minute")
+
+
+def check_retention(value: Any) -> int:
+    """Retention months within the bounds the page allows, or a RecruiterError."""
+    return _whole(value, "retention period", RETENTION_MIN, RETENTION_MAX, "months")
+
+
+def _text(field: str, limit: int, *, required: bool = False) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        value = check_single_line(str(value or "").strip(), f"{LABELS[field]}")
+        if required and not value:
+            raise RecruiterError(f"The {LABELS[field]} is required.")
+        if len(value) > limit:
+            raise RecruiterError(f"The {LABELS[field]} is longer than {limit} characters.")
+        return value
+    return check
+
+
+def _address(value: Any) -> str:
+    lines = [line.rstrip() for line in str(value or "").strip().splitlines()]
+    for line in lines:
+        problem = single_line_problem(line)
+        if problem:  # line breaks are split above; this is a control or direction character
+            raise RecruiterError(f"A line of the postal address {problem}.")
+    address = "\n".join(lines)
+    if len(address) > 1000:
+        raise RecruiterError("The postal address is longer than 1000 characters.")
+    return address
+
+
+def _sender_email(value: Any) -> str:
+    value = str(value or "").strip()
+    if not value:
+        raise RecruiterError("The sender email address is required: letters cannot be sent "
+                             "without it.")
+    if len(value) > 320:
+        raise RecruiterError("The sender email address is longer than 320 characters.")
+    try:
+        valid_address(value, "sender email address")
+    except RecruiterError as exc:
+        message = str(exc)
+        reason = (message.partition(" is not valid: ")[2]
+                  or "it " + message.removeprefix("The sender email address ").rstrip("."))
+        raise RecruiterError(f"The sender email address {value!r} is not a valid address: "
+                             f"{reason.rstrip('.')}.") from exc
+    return value  # as typed: the page has always kept it so; sending normalizes it
+
+
+_CHECKS: dict[str, Callable[[Any], Any]] = {
+    "address": _address,
+    "sender_name": _text("sender_name", 200),
+    "sender_title": _text("sender_title", 200),
+    "sender_email": _sender_email,
+    "timezone": check_timezone,
+    "locale": _locale,
+    "send_rate_per_minute": check_send_rate,
+    "retention_months": check_retention,
+}
+
+
+def checked_values(session: Session, org: Organization,
+                   values: Mapping[str, Any]) -> dict[str, Any]:
+    """Every given value checked and normalized; a SettingError names the first bad field."""
+    unknown = sorted(set(values) - set(FIELDS))
+    if unknown:
+        raise ValueError(f"not organization settings: {', '.join(unknown)}")
+    clean: dict[str, Any] = {}
+    for field in FIELDS:
+        if field not in values:
+            continue
+        try:
+            if field == "name":
+                name = _text("name", 200, required=True)(values[field])
+                clean[field] = organization_name(session, name, renaming=org.id)
+            else:
+                clean[field] = _CHECKS[field](values[field])
+        except SettingError:
+            raise
+        except RecruiterError as exc:
+            raise SettingError(field, str(exc)) from exc
+    return clean
+
+
+def update_organization(session: Session, org: Organization, values: Mapping[str, Any],
+                        actor: Member | None) -> list[str]:
+    """Check every given setting, apply the changed ones, audit them; the changed field names.
+
+    All or nothing: when one value is refused, nothing is set. Flushes, never commits.
+    """
+    clean = checked_values(session, org, values)
+    changed = sorted(k for k, v in clean.items() if getattr(org, k) != v)
+    before = org.retention_months
+    for field in changed:
+        setattr(org, field, clean[field])
+    others = [field for field in changed if field != "retention_months"]
+    if others:  # the field names only: the values are in the row itself
+        audit.record(session, org.id, "organization.changed", actor=actor, subject=org,
+                     payload={"fields": others})
+    if "retention_months" in changed:  # as the audit settings page records it
+        audit.record(session, org.id, "org.retention", actor=actor, subject=org,
+                     payload={"from_months": before, "to_months": org.retention_months})
+    session.flush()
+    return changed
