@@ -44,8 +44,10 @@ def register(app: Flask) -> None:
     app.cli.add_command(candidates)
 
     from .cli_org import org
+    from .cli_tokens import tokens
 
     app.cli.add_command(org)
+    app.cli.add_command(tokens)
 
     from .cli_audit import audit
 

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import click
 from flask.cli import AppGroup
-from sqlalchemy import select
 
-from .cli_support import friendly_command, one_line
-from .errors import RecruiterError
+from .cli_support import admin_named, friendly_command, one_line, pick_organization
 from .extensions import db
-from .models import Member, Organization
-from .services.accounts import find_organization
 from .services.organization import FIELDS, update_organization
 
 org = AppGroup("org", help="Show and change the organization's letterhead, sender and rules.")
@@ -18,41 +14,11 @@ org = AppGroup("org", help="Show and change the organization's letterhead, sende
 _ORG_HELP = "Organization id or exact name; needed only when there are several."
 
 
-def _organization(name: str | None) -> Organization:
-    """The organization named, or the only one; several without --org are refused."""
-    if name is not None:
-        found = find_organization(db.session, name)
-        if found is None:
-            raise RecruiterError(f"There is no organization with the id or name {name!r}.")
-        return found
-    orgs = db.session.scalars(select(Organization).order_by(Organization.id).limit(2)).all()
-    if not orgs:
-        raise RecruiterError("There is no organization yet; create one with "
-                             "`recruiter users create --org NAME ...`.")
-    if len(orgs) > 1:
-        raise RecruiterError("There are several organizations; name one with --org "
-                             "(its id or exact name).")
-    return orgs[0]
-
-
-def _actor(organization: Organization, email: str | None) -> Member | None:
-    """The admin named by --by, or no one."""
-    if not email:
-        return None
-    member = db.session.scalars(select(Member).where(
-        Member.organization_id == organization.id, Member.active.is_(True),
-        Member.email == email.strip().lower())).first()
-    if member is None or member.role != "admin":
-        raise RecruiterError(f"{email} is not an active admin of {organization.name}; name one "
-                             "with --by, or leave --by out.")
-    return member
-
-
 @org.command("show", short_help="Print every setting, one per line.")
 @click.option("--org", "org_name", default=None, help=_ORG_HELP)
 def show(org_name: str | None) -> None:
     """Print every setting, one "name: value" line each, in the settings pages' order."""
-    organization = _organization(org_name)
+    organization = pick_organization(org_name)
     for field in FIELDS:
         value = (" / ".join(organization.address_lines) if field == "address"
                  else getattr(organization, field))
@@ -82,12 +48,12 @@ def show(org_name: str | None) -> None:
               help="The admin who makes the change (an email), for the audit log.")
 def set_(org_name: str | None, by_email: str | None, **given: object) -> None:
     """Change the settings given; all or nothing, audit-logged with the field names."""
-    organization = _organization(org_name)
+    organization = pick_organization(org_name)
     values = {field: value for field, value in given.items() if value is not None}
     if isinstance(values.get("address"), str):
         values["address"] = "\n".join(line.strip() for line in values["address"].split(" / "))
     changed = update_organization(db.session, organization, values,
-                                  _actor(organization, by_email))
+                                  admin_named(organization, by_email))
     db.session.commit()
     click.echo(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
 

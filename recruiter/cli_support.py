@@ -13,10 +13,13 @@ from typing import Any
 
 import click
 from flask import has_app_context
+from sqlalchemy import select
 
 from .errors import CandidateImportError, RecruiterError
 from .extensions import db
+from .models import Member, Organization
 from .schema import ensure_schema
+from .services.accounts import find_organization
 from .services.text import single_line_problem
 
 
@@ -63,3 +66,33 @@ def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     if problem:
         raise click.BadParameter(f"this {problem}.")
     return value
+
+
+def pick_organization(name: str | None) -> Organization:
+    """The organization named, or the only one; several without --org are refused."""
+    if name is not None:
+        found = find_organization(db.session, name)
+        if found is None:
+            raise RecruiterError(f"There is no organization with the id or name {name!r}.")
+        return found
+    orgs = db.session.scalars(select(Organization).order_by(Organization.id).limit(2)).all()
+    if not orgs:
+        raise RecruiterError("There is no organization yet; create one with "
+                             "`recruiter users create --org NAME ...`.")
+    if len(orgs) > 1:
+        raise RecruiterError("There are several organizations; name one with --org "
+                             "(its id or exact name).")
+    return orgs[0]
+
+
+def admin_named(organization: Organization, email: str | None) -> Member | None:
+    """The admin named by --by, or no one."""
+    if not email:
+        return None
+    member = db.session.scalars(select(Member).where(
+        Member.organization_id == organization.id, Member.active.is_(True),
+        Member.email == email.strip().lower())).first()
+    if member is None or member.role != "admin":
+        raise RecruiterError(f"{email} is not an active admin of {organization.name}; name one "
+                             "with --by, or leave --by out.")
+    return member

@@ -57,7 +57,9 @@ READ_ONLY_POSTS = {"audit.verify": 302, "audit.export": 200, "letters.download_z
 AUDITOR_GETS = {"main.index": 302,  # sends members on to their positions
                 # The frozen letter goes by email: its frozen copy is its .eml, no PDF
                 # (tests/test_audit_views.py reads a postal letter's frozen PDF).
-                "audit.pdf": 404}
+                "audit.pdf": 404,
+                # The API takes tokens only, never a browser's session (test_api_tokens.py).
+                "api.organization": 401}
 
 
 # --- helpers -------------------------------------------------------------------------------

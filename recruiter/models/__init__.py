@@ -1,5 +1,6 @@
 """The data model, named after the product vocabulary."""
 
+from .api import TOKEN_SCOPES, ApiToken
 from .audit import AuditEvent, ErasureRequest
 from .hiring import OUTCOMES, POSITION_STATUSES, STAGES, Application, Candidate, Position
 from .letters import (
@@ -16,7 +17,7 @@ from .org import ROLES, Boilerplate, BoilerplateVersion, Member, Organization
 
 __all__ = [
     "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES",
-    "RESOLUTION_ACTIONS", "ROLES",
+    "RESOLUTION_ACTIONS", "ROLES", "TOKEN_SCOPES", "ApiToken",
     "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
     "Delivery", "ErasureRequest", "FrozenLetter", "Letter", "Member", "Organization",
     "Position", "Resolution",

@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from recruiter.adapters import collector, process_pool
+from ..adapters import collector, process_pool
 
 PRELOAD = ["recruiter.services.pdf", "recruiter.services.mail", "recruiter.services.rendering"]
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import NotFound
+
+API = "/api/v1"
 
 
 def register(app: Flask) -> None:
@@ -13,6 +15,11 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):  # noqa: ANN202
+        if request.path == API or request.path.startswith(API + "/"):
+            # Also for what never reached the API's blueprint (a wrong method or address).
+            from .api import problem
+
+            return problem(exc.code or 500, exc.name, exc.description or exc.name)
         return render_template("errors/error.html", error=exc), exc.code
 
     @app.errorhandler(NotFound)
