@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -104,3 +106,38 @@ def test_each_token_has_its_own_rate_limit(app: Flask, client, runner, make_org)
     limited = _get(client, busy)
     assert limited.status_code == 429 and limited.mimetype == "application/problem+json"
     assert _get(client, calm).status_code == 200  # another token is not slowed down
+
+
+def test_an_admin_makes_and_revokes_tokens_in_the_browser(client, db, login, make_org) -> None:  # noqa: ANN001
+    """The secret is on the page that made it, once, never cached; revoking stops it at once."""
+    org = make_org("Harbour Air Logistics")
+    admin = login("admin", org=org)
+    made = client.post("/organization/tokens", data={"name": "Greenhouse", "scope": "write"})
+    assert made.status_code == 200 and made.headers["Cache-Control"] == "no-store"
+    secret = re.search(r'<code class="secret">(rct_[A-Za-z0-9_-]+)</code>', made.text).group(1)
+    assert "Copy the token now" in made.text
+    again = client.get("/organization/tokens")
+    assert secret not in again.text and secret[:12] in again.text  # the prefix only, after
+    assert "read and change" in again.text and "never" in again.text
+    assert _get(client, secret).status_code == 200
+    token = db.scalars(select(ApiToken)).one()
+    assert token.created_by_id == admin.id
+    revoked = client.post(f"/organization/tokens/{token.id}/revoke", follow_redirects=True)
+    assert "Revoked the token “Greenhouse”" in revoked.text
+    assert _get(client, secret).status_code == 401
+    refused = client.post("/organization/tokens", data={"name": "two\nlines"})
+    assert "line break" in refused.text and db.scalars(select(ApiToken)).all() == [token]
+
+
+def test_only_an_admin_of_the_organization_sees_its_tokens(client, db, login, make_org,  # noqa: ANN001
+                                                             runner) -> None:
+    ours, theirs = make_org("Harbour Air Logistics"), make_org("Fraser Valley Freight")
+    _create(runner, "--org", theirs.name, "--name", "Fraser's Lever")
+    other = db.scalars(select(ApiToken)).one()
+    login("manager", org=ours)
+    assert client.get("/organization/tokens").status_code == 403
+    login("admin", org=ours)
+    page = client.get("/organization/tokens").text
+    assert "Lever" not in page and other.prefix not in page and "No token yet" in page
+    assert client.post(f"/organization/tokens/{other.id}/revoke").status_code == 404
+    assert db.get(ApiToken, other.id).revoked_at is None

@@ -21,6 +21,7 @@ from werkzeug.routing import Rule
 from werkzeug.test import TestResponse
 
 from recruiter.models import (
+    ApiToken,
     Application,
     Batch,
     Boilerplate,
@@ -37,6 +38,7 @@ from recruiter.services import sending
 from recruiter.services.approval import approve_all
 from recruiter.services.boilerplates import ensure_shipped
 from recruiter.services.letters import refresh_letters
+from recruiter.services.tokens import create_token
 
 Db = scoped_session[Session]
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\ssrc=)[^>]*>|<[^>]*\son[a-z]+\s*=", re.IGNORECASE)
@@ -152,6 +154,7 @@ def org_a(db: Db, make_org: Callable, make_member: Callable,
     sent = make_position(org=org, csv=SENT_CSV, title="Dock Lead")
     approve_all(db, sent, members["manager"], expected_count=2, acknowledge_warnings=True)
     batch, _ = sending.freeze_batch(db, sent, members["manager"], hold_until_accepted=True)
+    api_token, _ = create_token(db, org, "ATS", "write", by=members["admin"])
     db.commit()
     delivery = db.scalar(select(Delivery).where(Delivery.organization_id == org.id,
                                                 Delivery.channel == "email"))
@@ -165,7 +168,7 @@ def org_a(db: Db, make_org: Callable, make_member: Callable,
            "letter_id": letter.id, "candidate_id": application.candidate_id,
            "boilerplate_id": boilerplate.id, "version_id": boilerplate.current.id,
            "member_id": members["manager"].id, "batch_id": batch.id,
-           "delivery_id": delivery.id, "organization_id": org.id}
+           "delivery_id": delivery.id, "organization_id": org.id, "token_id": api_token.id}
     form = {"title": "Taken over", "location": "Elsewhere", "boilerplate": "auto",
             "differentiator": "a takeover", "note": "Written by someone else.",
             "base_revision": str(application.note_revision), "outcome": "hired",
@@ -203,6 +206,8 @@ def _state(db: Db, org: Organization) -> dict[str, list]:
         .where(Delivery.organization_id == org.id),
         "resolutions": select(Resolution.id, Resolution.action, Resolution.member_id)
         .where(Resolution.organization_id == org.id),
+        "tokens": select(ApiToken.id, ApiToken.name, ApiToken.revoked_at)
+        .where(ApiToken.organization_id == org.id),
         "boilerplates": select(Boilerplate.id, Boilerplate.title, func.count())
         .join(BoilerplateVersion).where(Boilerplate.organization_id == org.id)
         .group_by(Boilerplate.id, Boilerplate.title),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import EmailField, IntegerField, StringField, TextAreaField
+from wtforms import EmailField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import (
     DataRequired,
     Email,
@@ -15,7 +15,7 @@ from wtforms.validators import (
 
 from ..errors import RecruiterError
 from ..services.organization import RATE_MAX, RATE_MIN, check_locale, check_timezone
-from . import single_line
+from . import options, single_line
 
 
 def _time_zone(form: FlaskForm, field: StringField) -> None:
@@ -58,3 +58,14 @@ class OrganizationForm(FlaskForm):
             NumberRange(RATE_MIN, RATE_MAX, f"Choose between {RATE_MIN} and {RATE_MAX}.")],
         description="The most the workers send for this organization in any minute; ask your "
                     "mail provider for its limit.")
+
+
+class TokenForm(FlaskForm):
+    """A new API token: what it is for, and whether it may change things."""
+
+    name = StringField("What is it for?", validators=[DataRequired(), Length(max=100),
+                                                      single_line],
+                       description="The system that will use it, such as your ATS.")
+    scope = SelectField("It may", choices=options([("read", "read only"),
+                                                   ("write", "read and change")]),
+                        default="read")

@@ -1,15 +1,17 @@
-"""The organization's settings page; admins only."""
+"""The organization's settings page and its API tokens; admins only."""
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from ..errors import RecruiterError
 from ..extensions import db
-from ..forms.organization import OrganizationForm
-from ..models import Organization
+from ..forms.organization import OrganizationForm, TokenForm
+from ..models import ApiToken, Organization
 from ..services.organization import SettingError, update_organization
+from ..services.tokens import create_token, revoke_token, tokens_of
 from .access import requires
 
 bp = Blueprint("organization", __name__)
@@ -36,3 +38,39 @@ def settings() -> Response | str:
             flash("Saved." if changed else "Nothing changed.", "success")
             return redirect(url_for("organization.settings"))
     return render_template("organization/settings.html", form=form)
+
+
+@bp.route("/organization/tokens", methods=["GET", "POST"])
+@requires("admin")
+def tokens() -> Response | str:
+    """The organization's API tokens; a new one's secret is shown on this response only."""
+    org: Organization = current_user.organization
+    form = TokenForm()
+    secret = None
+    if form.validate_on_submit():
+        try:
+            token, secret = create_token(db.session, org, form.name.data, form.scope.data,
+                                         by=current_user)
+        except RecruiterError as exc:
+            form.name.errors = [*form.name.errors, str(exc)]
+        else:
+            db.session.commit()
+            form = TokenForm(formdata=None)
+    # Never cached: the page may hold a secret that is shown this once.
+    response = make_response(render_template("organization/tokens.html", form=form,
+                                             secret=secret, tokens=tokens_of(db.session, org)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/organization/tokens/<int:token_id>/revoke")
+@requires("admin")
+def revoke(token_id: int) -> Response:
+    """Revoke one token of the organization; requests with it are refused from now on."""
+    token = db.session.get(ApiToken, token_id)
+    if token is None or token.organization_id != current_user.organization_id:
+        abort(404)
+    revoke_token(db.session, current_user.organization, str(token.id), by=current_user)
+    db.session.commit()
+    flash(f"Revoked the token “{token.name}” ({token.prefix}…).", "success")
+    return redirect(url_for("organization.tokens"))
