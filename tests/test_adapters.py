@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import inspect
+import logging
 import os
 import re
 import sys
@@ -168,3 +169,16 @@ def test_process_pool_still_exposes_its_worker_pids() -> None:
     assert process_pool.worker_pids(None) == []
     assert hasattr(forkserver._forkserver, "_forkserver_pid"), \
         f"{where}: multiprocessing.forkserver no longer keeps its server's pid"  # noqa: SLF001
+
+
+def test_weasyprint_ua_parses_without_warnings_in_the_log(caplog: pytest.LogCaptureFixture,
+                                                          ) -> None:
+    """WeasyPrint's complaints about its own sheet stay out of every worker's log."""
+    weasyprint_ua.trimmed_stylesheet.cache_clear()
+    try:
+        with caplog.at_level("WARNING", logger="weasyprint"):
+            assert weasyprint_ua.trimmed_stylesheet() is not None
+        assert [r.getMessage() for r in caplog.records if r.name == "weasyprint"] == []
+        assert logging.getLogger("weasyprint").level != logging.ERROR  # put back as it was
+    finally:
+        weasyprint_ua.trimmed_stylesheet.cache_clear()
