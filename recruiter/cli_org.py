@@ -5,17 +5,15 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from .cli_support import admin_named, friendly_command, one_line, pick_organization
+from .cli_support import ORG_HELP, admin_named, friendly_command, one_line, pick_organization
 from .extensions import db
 from .services.organization import FIELDS, update_organization
 
 org = AppGroup("org", help="Show and change the organization's letterhead, sender and rules.")
 
-_ORG_HELP = "Organization id or exact name; needed only when there are several."
-
 
 @org.command("show", short_help="Print every setting, one per line.")
-@click.option("--org", "org_name", default=None, help=_ORG_HELP)
+@click.option("--org", "org_name", default=None, help=ORG_HELP)
 def show(org_name: str | None) -> None:
     """Print every setting, one "name: value" line each, in the settings pages' order."""
     organization = pick_organization(org_name)
@@ -26,7 +24,7 @@ def show(org_name: str | None) -> None:
 
 
 @org.command("set", short_help="Change the settings given (all or nothing).")
-@click.option("--org", "org_name", default=None, help=_ORG_HELP)
+@click.option("--org", "org_name", default=None, help=ORG_HELP)
 @click.option("--name", default=None, callback=one_line,
               help="The organization's name, shown in the letterhead.")
 @click.option("--address", default=None,

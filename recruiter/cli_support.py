@@ -68,6 +68,9 @@ def one_line(ctx: click.Context, param: click.Parameter, value: str | None) -> s
     return value
 
 
+ORG_HELP = "Organization id or exact name; needed only when there are several."
+
+
 def pick_organization(name: str | None) -> Organization:
     """The organization named, or the only one; several without --org are refused."""
     if name is not None:

@@ -5,18 +5,16 @@ from __future__ import annotations
 import click
 from flask.cli import AppGroup
 
-from .cli_support import admin_named, friendly_command, one_line, pick_organization
+from .cli_support import ORG_HELP, admin_named, friendly_command, one_line, pick_organization
 from .extensions import db
 from .models import TOKEN_SCOPES
 from .services.tokens import create_token, revoke_token, tokens_of
 
 tokens = AppGroup("tokens", help="Create, list and revoke the organization's API tokens.")
 
-_ORG_HELP = "Organization id or exact name; needed only when there are several."
-
 
 @tokens.command("create")
-@click.option("--org", "org_name", default=None, help=_ORG_HELP)
+@click.option("--org", "org_name", default=None, help=ORG_HELP)
 @click.option("--name", required=True, callback=one_line,
               help="What the token is for, such as the ATS that uses it.")
 @click.option("--scope", type=click.Choice(TOKEN_SCOPES), default="read", show_default=True,
@@ -34,7 +32,7 @@ def tokens_create(org_name: str | None, name: str, scope: str, by_email: str | N
 
 
 @tokens.command("list")
-@click.option("--org", "org_name", default=None, help=_ORG_HELP)
+@click.option("--org", "org_name", default=None, help=ORG_HELP)
 def tokens_list(org_name: str | None) -> None:
     """One line a token: id, prefix, scope, name, and when it was last used or revoked."""
     organization = pick_organization(org_name)
@@ -47,7 +45,7 @@ def tokens_list(org_name: str | None) -> None:
 
 @tokens.command("revoke")
 @click.argument("token")
-@click.option("--org", "org_name", default=None, help=_ORG_HELP)
+@click.option("--org", "org_name", default=None, help=ORG_HELP)
 @click.option("--by", "by_email", default=None, help="The admin who revokes it.")
 def tokens_revoke(token: str, org_name: str | None, by_email: str | None) -> None:
     """Revoke a token by its id or prefix; requests with it are refused from now on."""

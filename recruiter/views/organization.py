@@ -10,14 +10,15 @@ from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.organization import OrganizationForm, TokenForm
 from ..models import ApiToken, Organization
+from ..services.organization import FIELDS as SETTINGS
 from ..services.organization import SettingError, update_organization
 from ..services.tokens import create_token, revoke_token, tokens_of
 from .access import requires
 
 bp = Blueprint("organization", __name__)
 
-FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "timezone",
-          "locale", "send_rate_per_minute")
+# The service's fields but retention, which the audit settings page sets.
+FIELDS = tuple(name for name in SETTINGS if name != "retention_months")
 
 
 @bp.route("/organization", methods=["GET", "POST"])

@@ -15,7 +15,6 @@ Views, the CLI and the queue use the names below; the modules do not import this
 from .batches import (
     PROBLEMS,
     SENDING_TIMEOUT,
-    WAITING,
     batch_of,
     cancel_batch,
     deliveries_of,
@@ -33,7 +32,7 @@ from .worker import CLAIM_BATCH, deliver_batch, deliver_ids, freeze_for_worker, 
 
 __all__ = [
     "CLAIM_BATCH", "LOST_WORKER", "MAX_ATTEMPTS", "PROBLEMS", "RESOLUTIONS", "RETRY_BASE",
-    "RETRY_CAP", "SENDING_TIMEOUT", "WAITING", "Attempt", "FileTransport", "Outcome",
+    "RETRY_CAP", "SENDING_TIMEOUT", "Attempt", "FileTransport", "Outcome",
     "SmtpTransport", "Transport", "batch_of", "cancel_batch", "claim_batch", "confirm_posted",
     "deliveries_of", "deliver_batch", "deliver_ids", "freeze_batch", "freeze_for_worker",
     "freezing", "problems", "queued_email_ids", "release", "release_due", "request_freeze",

@@ -17,7 +17,6 @@ from .. import audit
 from ..versions import bump_review
 
 CLAIMABLE = ("queued", "retry_wait")
-WAITING = ("held", "queued", "retry_wait")
 PROBLEMS = ("failed", "in_doubt")
 # How long a claim or a freeze may take before it is thought dead (RECRUITER_SENDING_TIMEOUT
 # in the app's config, which the worker and the pages pass in).

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -214,9 +213,3 @@ def _store(session: Session, frozen: Sequence[Frozen], batch: Batch, now: dateti
             pairs.append((letter, copy))
         session.flush()
         audit.letters_frozen(session, pairs, actor)
-
-
-def frozen_letters(session: Session, letter_ids: Sequence[int]) -> dict[int, FrozenLetter]:
-    """The frozen copies of these letters, by letter id, without their bytes."""
-    return {x.letter_id: x for x in session.scalars(
-        select(FrozenLetter).where(FrozenLetter.letter_id.in_(letter_ids)))}
