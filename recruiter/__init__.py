@@ -115,7 +115,8 @@ def register_extensions(app: Flask) -> None:
         if not (member_id.isdigit() and version.isdigit()):
             return None
         member = db.session.get(models.Member, int(member_id))
-        if member is None or member.session_version != int(version):
+        if (member is None or member.kind != "person"
+                or member.session_version != int(version)):
             return None
         return member
 

@@ -27,7 +27,7 @@ def position_by_id(position_id: int) -> Position:
 def acting_member(position: Position, email: str | None) -> Member:
     """The member who acts: the one named by email, else the first admin or manager."""
     query = select(Member).where(Member.organization_id == position.organization_id,
-                                 Member.active.is_(True))
+                                 Member.active.is_(True), Member.kind == "person")
     if email:
         query = query.where(Member.email == email.lower())
     else:

@@ -10,7 +10,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from recruiter.models import ApiToken, AuditEvent
-from recruiter.views.api import RATE
+from recruiter.api.door import RATE
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_limiter")
 

@@ -1,6 +1,6 @@
 """The data model, named after the product vocabulary."""
 
-from .api import TOKEN_SCOPES, ApiToken
+from .api import TOKEN_SCOPES, ApiToken, IdempotentRequest
 from .audit import AuditEvent, ErasureRequest
 from .hiring import OUTCOMES, POSITION_STATUSES, STAGES, Application, Candidate, Position
 from .letters import (
@@ -14,11 +14,20 @@ from .letters import (
     Resolution,
 )
 from .org import ROLES, Boilerplate, BoilerplateVersion, Member, Organization
+from .webhooks import (
+    WEBHOOK_DELIVERY_STATES,
+    WEBHOOK_EVENTS,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES",
     "RESOLUTION_ACTIONS", "ROLES", "TOKEN_SCOPES", "ApiToken",
     "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
-    "Delivery", "ErasureRequest", "FrozenLetter", "Letter", "Member", "Organization",
+    "Delivery", "ErasureRequest", "FrozenLetter", "IdempotentRequest", "Letter", "Member", "Organization",
     "Position", "Resolution",
+    "WEBHOOK_DELIVERY_STATES", "WEBHOOK_EVENTS", "WebhookDelivery", "WebhookEndpoint",
+    "WebhookEvent",
 ]

@@ -115,6 +115,8 @@ class Application(db.Model):
     note_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     note_updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("member.id"))
     channel: Mapped[str] = mapped_column(String(8), default="auto")  # auto, email, post
+    # The applicant tracking system's own id for this application: the API's upsert key.
+    external_id: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[created]
 
     position: Mapped[Position] = relationship(back_populates="applications")
@@ -123,6 +125,7 @@ class Application(db.Model):
 
     __table_args__ = (
         UniqueConstraint("position_id", "candidate_id"),
+        UniqueConstraint("position_id", "external_id"),
         # Covers the notes page's filter, so it does not read the rows (and their notes) of a
         # large position.
         Index("ix_application_review", "position_id", "outcome", "stage", "channel",

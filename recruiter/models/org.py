@@ -40,6 +40,9 @@ class Organization(db.Model):
     send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
     # The last confirmed CSV import mapping (columns and values), offered on the next import.
     import_mapping: Mapped[dict] = mapped_column(JSON, default=dict)
+    # Whether webhooks may go to private, loopback or link-local addresses (SSRF guard).
+    webhooks_allow_private: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                         server_default=false())
     created_at: Mapped[created]
 
     members: Mapped[list[Member]] = relationship(back_populates="organization")
@@ -70,6 +73,9 @@ class Member(UserMixin, db.Model):
     # Part of every session's id: raising it (logout, password or role change, "sign out
     # everywhere") ends every session signed in before.
     session_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # "person", or "token": the stand-in through which an API token acts, so that every
+    # service and the audit see an actor; it has no password and never signs in.
+    kind: Mapped[str] = mapped_column(String(8), default="person", server_default="person")
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
                                                        server_default=false())
 

@@ -104,7 +104,7 @@ def authenticate(session: Session, email: str, password: str) -> Member | None:
         _hasher.verify(hashed, password)
     except (VerificationError, InvalidHashError):
         return None
-    if member is None or not member.active:
+    if member is None or not member.active or member.kind != "person":
         return None
     if _hasher.check_needs_rehash(member.password_hash):
         member.password_hash = _hasher.hash(password)

@@ -38,8 +38,13 @@ def create_token(session: Session, org: Organization, name: str, scope: str, *,
     if scope not in TOKEN_SCOPES:
         raise RecruiterError(f"The scope must be one of {', '.join(TOKEN_SCOPES)}, not {scope!r}.")
     secret = PREFIX + secrets.token_urlsafe(32)
+    # The member the token acts as: what it does is audited under its own name.
+    member = Member(organization_id=org.id, kind="token", name=f"API token “{name}”",
+                    email=f"token-{secrets.token_hex(8)}@api.invalid",
+                    role="manager" if scope == "write" else "auditor", password_hash="!")
     token = ApiToken(organization_id=org.id, name=name, scope=scope, prefix=secret[:SHOWN],
-                     secret_sha256=_sha(secret), created_by_id=by.id if by else None)
+                     secret_sha256=_sha(secret), created_by_id=by.id if by else None,
+                     member=member)
     session.add(token)
     session.flush()
     audit.record(session, org.id, "token.created", actor=by, subject=token,
@@ -64,6 +69,8 @@ def revoke_token(session: Session, org: Organization, which: str, *,
     token = found[0]
     if token.revoked_at is None:
         token.revoked_at = datetime.now(UTC)
+        if token.member is not None:
+            token.member.active = False
         session.flush()
         audit.record(session, org.id, "token.revoked", actor=by, subject=token)
     return token

@@ -7,7 +7,7 @@ from flask import Blueprint
 
 def blueprints() -> list[Blueprint]:
     """Every blueprint of the web UI, in registration order."""
-    from .api import bp as api
+    from ..api import bp as api
     from .audit import bp as audit
     from .auth import bp as auth
     from .boilerplates import bp as boilerplates

@@ -17,7 +17,7 @@ def register(app: Flask) -> None:
     def http_error(exc: HTTPException):  # noqa: ANN202
         if request.path == API or request.path.startswith(API + "/"):
             # Also for what never reached the API's blueprint (a wrong method or address).
-            from .api import problem
+            from ..api.core import problem
 
             return problem(exc.code or 500, exc.name, exc.description or exc.name)
         return render_template("errors/error.html", error=exc), exc.code

@@ -36,7 +36,8 @@ def index() -> Response | str:
             db.session.commit()
             flash(f"Added {member.email} as {member.role}.", "success")
             return redirect(url_for("members.index"))
-    members = db.session.scalars(select(Member).where(Member.organization_id == org_id())
+    members = db.session.scalars(select(Member).where(Member.organization_id == org_id(),
+                                                      Member.kind == "person")
                                  .order_by(Member.email)).all()
     return render_template("members/index.html", form=form, members=members,
                            role_form=RoleForm())
@@ -86,6 +87,6 @@ def sign_out(member_id: int) -> Response:
 def _member(member_id: int) -> Member:
     """A member of the signed-in admin's organization, or 404."""
     member = db.session.get(Member, member_id)
-    if member is None or member.organization_id != org_id():
+    if member is None or member.organization_id != org_id() or member.kind != "person":
         abort(404)
     return member

@@ -1,0 +1,50 @@
+"""The door of /api/v1: a live token of the organization, its scope, and its rate limit.
+
+Only ``Authorization: Bearer`` authenticates here; a session cookie does not, and CSRF does not
+apply. Each token has its own rate limit. The OpenAPI document is open to all: it describes
+the API and holds nothing of any organization.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import Response, g, request
+
+from ..extensions import db, limiter
+from ..services.tokens import authenticate
+from .core import bp, problem
+
+READS = ("GET", "HEAD", "OPTIONS")
+RATE = "600 per minute"
+PUBLIC = (f"{bp.url_prefix}/openapi.json", f"{bp.url_prefix}/reference")
+
+
+def _token_key() -> str:
+    """The rate limit's key: the token presented (hashed), not the address it came from."""
+    return "api:" + hashlib.sha256(request.headers.get("Authorization", "").encode()).hexdigest()
+
+
+limiter.limit(RATE, key_func=_token_key, exempt_when=lambda: request.path in PUBLIC)(bp)
+
+
+@bp.before_app_request
+def _authenticate() -> Response | None:
+    """Every request under /api/v1, whether or not an endpoint answers it, shows its token."""
+    if not (request.path == bp.url_prefix or request.path.startswith(f"{bp.url_prefix}/")):
+        return None
+    if request.path in PUBLIC:
+        return None
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    token = authenticate(db.session, secret.strip()) if scheme.lower() == "bearer" else None
+    if token is None:
+        db.session.rollback()
+        return problem(401, "Unauthorized", "Send `Authorization: Bearer TOKEN` with a live "
+                       "token of your organization (`recruiter tokens create`).",
+                       **{"WWW-Authenticate": 'Bearer realm="recruiter"'})
+    db.session.commit()  # when it was last used
+    g.api_token = token
+    if request.method not in READS and token.scope != "write":
+        return problem(403, "Forbidden", "This token may only read; make a write token for "
+                       "changes.")
+    return None

@@ -1,0 +1,35 @@
+"""The token's organization."""
+
+from __future__ import annotations
+
+from ..extensions import db
+from ..models import Organization
+from .core import Model, Timestamp, endpoint, organization_id
+
+
+class OrganizationOut(Model):
+    """An organization: its name, sender and rules."""
+
+    id: str
+    name: str
+    address: list[str]
+    sender_name: str
+    sender_title: str
+    sender_email: str
+    timezone: str
+    locale: str
+    send_rate_per_minute: int
+    retention_months: int
+    created_at: Timestamp
+
+
+@endpoint("GET", "/organization", tag="organization", response=OrganizationOut, errors=())
+def get_organization() -> OrganizationOut:
+    """The token's organization: its name, sender and rules."""
+    org = db.session.get(Organization, organization_id())
+    return OrganizationOut(
+        id=str(org.id), name=org.name, address=org.address.splitlines(),
+        sender_name=org.sender_name, sender_title=org.sender_title,
+        sender_email=org.sender_email, timezone=org.timezone, locale=org.locale,
+        send_rate_per_minute=org.send_rate_per_minute, retention_months=org.retention_months,
+        created_at=org.created_at)
