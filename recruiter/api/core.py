@@ -29,16 +29,34 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
 )
+from werkzeug.routing import BaseConverter
 
 from ..errors import Conflict, NotFound, RecruiterError
 from ..extensions import csrf, db
+from ..models import Application, Delivery, Letter, Position
 from ..services.outcomes import OutcomeNeedsConfirmation
 from ..services.text import check_single_line
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
 PROBLEM = "application/problem+json"
-ID = "<int(min=1, max=2147483647):{}>"  # ids past the column's range are simply not found
+ID = "<api_id:{}>"
+
+
+class IdConverter(BaseConverter):
+    """An id in a path: 1 to 10 digits; one past the columns' range is 0, which no row has."""
+
+    regex = r"[1-9][0-9]{0,9}"
+
+    def to_python(self, value: str) -> int:  # noqa: D102
+        number = int(value)
+        return number if number <= 2**31 - 1 else 0
+
+    def to_url(self, value: object) -> str:  # noqa: D102
+        return str(value)
+
+
+bp.record_once(lambda state: state.app.url_map.converters.setdefault("api_id", IdConverter))
 
 
 def iso(moment: datetime | None) -> str | None:
@@ -133,8 +151,10 @@ def invalid(exc: ValidationError, where: str) -> ApiError:
                            "detail": "The body is not valid JSON."})
             continue
         errors.append({"field": _field(location), "in": where, "detail": error["msg"]})
-    first = errors[0]
-    error = ApiError(422, "Unprocessable Content", f"{first['field']}: {first['detail']}")
+    detail = "; ".join(f"{e['field']}: {e['detail']}" for e in errors[:5])
+    if len(errors) > 5:
+        detail += f"; and {len(errors) - 5} more (see errors)"
+    error = ApiError(422, "Unprocessable Content", detail)
     error.errors = errors
     return error
 
@@ -162,6 +182,19 @@ HEADER_DOCS = {
     "Idempotency-Key": "Any unique string up to 255 characters: the same key with the same "
                        "body returns the first answer instead of acting twice.",
 }
+
+
+# Every id in a path names a row of the token's organization: checked before anything else,
+# so another organization's id is a 404 whatever the body, and no endpoint can forget it.
+OWNED: dict[str, type] = {"position_id": Position, "application_id": Application,
+                          "letter_id": Letter, "delivery_id": Delivery}
+
+
+def _check_owned(path: dict[str, Any]) -> None:
+    for name, value in path.items():
+        row = db.session.get(OWNED[name], value)
+        if row is None or row.organization_id != organization_id():
+            raise NotFound(f"No such {name.removesuffix('_id')} in your organization.")
 
 
 def _query(model: type[BaseModel]) -> BaseModel:
@@ -203,12 +236,16 @@ def endpoint(method: str, rule: str, *, tag: str, body: type[BaseModel] | None =
     if method == "POST":
         headers = (*headers, "Idempotency-Key")
 
+    unowned = set(re.findall(r"<[^:<>]+:(\w+)>", rule)) - set(OWNED)
+    assert not unowned, f"{rule}: add {unowned} to OWNED, so another organization's id is a 404"
+
     def decorate(function: Callable) -> Callable:
         @wraps(function)
         def view(**path: Any) -> Response:
             from .idempotency import replay_or_run  # the one module that needs this one back
 
             def run() -> Response:
+                _check_owned(path)
                 kwargs = dict(path)
                 if query is not None:
                     kwargs["query"] = _query(query)

@@ -125,8 +125,8 @@ def document() -> dict[str, Any]:
         paths.setdefault(path, {})[op.method.lower()] = _operation(op, names, refs)
     return {
         "openapi": "3.1.0",
-        "info": {"title": "recruiter API", "version": f"1 (recruiter {metadata.version('recruiter')})",
-                 "description": DESCRIPTION},
+        "info": {"title": "recruiter API", "description": DESCRIPTION,
+                 "version": f"1 (recruiter {metadata.version('recruiter')})"},
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}),
                        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
