@@ -75,7 +75,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_schema(
          "--phases", "examples,coverage,fuzzing", "--workers", "1", "--seed", "15",
          "--generation-database", "none", "--request-timeout", "30", "--no-color",
          "--report-dir", str(tmp_path / "report")],
-        capture_output=True, text=True, timeout=900, check=False)
+        capture_output=True, text=True, timeout=900, check=False, cwd=tmp_path)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-20000:]
     assert "passed" in output.lower()

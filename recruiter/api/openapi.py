@@ -12,6 +12,8 @@ from importlib import metadata
 from typing import Any
 
 from flask import Response, jsonify, render_template
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
@@ -143,4 +145,9 @@ def openapi_json() -> Response:
 @bp.get("/reference")
 def reference() -> str:
     """The document as a page to read, made here: no script, nothing fetched from elsewhere."""
-    return render_template("api/reference.html", doc=document())
+    return render_template("api/reference.html", doc=document(), markdown=_markdown)
+
+
+def _markdown(text: str) -> Markup:
+    """The document's own descriptions (our words, not a user's) as HTML."""
+    return Markup(MarkdownIt("commonmark", {"html": False}).render(text))
