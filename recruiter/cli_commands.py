@@ -45,9 +45,11 @@ def register(app: Flask) -> None:
 
     from .cli_org import org
     from .cli_tokens import tokens
+    from .cli_webhooks import webhooks
 
     app.cli.add_command(org)
     app.cli.add_command(tokens)
+    app.cli.add_command(webhooks)
 
     from .cli_audit import audit
 

@@ -20,7 +20,7 @@ def show(org_name: str | None) -> None:
     for field in FIELDS:
         value = (" / ".join(organization.address_lines) if field == "address"
                  else getattr(organization, field))
-        click.echo(f"{field}: {value}")
+        click.echo(f"{field}: {str(value).lower() if isinstance(value, bool) else value}")
 
 
 @org.command("set", short_help="Change the settings given (all or nothing).")
@@ -42,6 +42,8 @@ def show(org_name: str | None) -> None:
               help="The most emails sent in any minute (1 to 10000).")
 @click.option("--retention-months", type=int, default=None,
               help="Months personal data is kept after a position is filled (1 to 120).")
+@click.option("--webhooks-allow-private", type=click.BOOL, default=None,
+              help="true: webhooks may go to private, loopback and link-local addresses.")
 @click.option("--by", "by_email", default=None,
               help="The admin who makes the change (an email), for the audit log.")
 def set_(org_name: str | None, by_email: str | None, **given: object) -> None:

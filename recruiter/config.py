@@ -23,7 +23,8 @@ class DefaultConfig:
     # Request bodies: the CSV upload is capped at 20 MB by its form, everything else at 1 MB.
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     FORM_MAX_CONTENT_LENGTH = 1024 * 1024
-    UPLOAD_ENDPOINTS = ("candidates.import_csv",)  # endpoints allowed the larger cap
+    # Endpoints allowed the larger cap: the CSV upload, and the API's bulk upsert (5,000 rows).
+    UPLOAD_ENDPOINTS = ("candidates.import_csv", "api.upsert_applications_in_bulk")
 
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
@@ -47,6 +48,8 @@ class DefaultConfig:
     # <instance>/checkpoints. Copy the files somewhere the database's admins cannot write.
     CHECKPOINT_DIR: str | None = None
     SEND_MAX_ATTEMPTS = 8  # retries after 4xx replies or connection failures, then failed
+    WEBHOOK_TIMEOUT = 10  # seconds a webhook receiver has to answer
+    WEBHOOK_MAX_ATTEMPTS = 8  # tries of one webhook delivery before it is dead
     # Deliveries a worker claims in one commit (the queued one and more of its organization,
     # within the rate limit). 10 brings the commits per letter from 2 to 0.2, which is what
     # makes sending as fast as mailmerge (bench/README.md; larger batches were not measured).

@@ -33,8 +33,10 @@ from recruiter.models import (
     Organization,
     Position,
     Resolution,
+    WebhookDelivery,
+    WebhookEndpoint,
 )
-from recruiter.services import sending
+from recruiter.services import sending, webhooks
 from recruiter.services.approval import approve_all
 from recruiter.services.boilerplates import ensure_shipped
 from recruiter.services.letters import refresh_letters
@@ -61,7 +63,9 @@ AUDITOR_GETS = {"main.index": 302,  # sends members on to their positions
                 # (tests/test_audit_views.py reads a postal letter's frozen PDF).
                 "audit.pdf": 404,
                 # The API takes tokens only, never a browser's session (test_api_tokens.py).
-                "api.organization": 401}
+                "api.organization": 401,
+                # It shows the endpoint's signing secret: admins only, like the tokens page.
+                "webhooks.endpoint": 403}
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -155,7 +159,14 @@ def org_a(db: Db, make_org: Callable, make_member: Callable,
     approve_all(db, sent, members["manager"], expected_count=2, acknowledge_warnings=True)
     batch, _ = sending.freeze_batch(db, sent, members["manager"], hold_until_accepted=True)
     api_token, _ = create_token(db, org, "ATS", "write", by=members["admin"])
+    org.webhooks_allow_private = True  # a loopback receiver that is never there
+    endpoint = webhooks.add_endpoint(db, org, "http://127.0.0.1:9/hook", "all",
+                                     by=members["admin"])
+    webhooks.emit(db, org.id, "batch.completed", {"batch_id": str(batch.id)})
+    db.info.pop(webhooks.NUDGE, None)
     db.commit()
+    webhook_delivery = db.scalar(select(WebhookDelivery).where(
+        WebhookDelivery.endpoint_id == endpoint.id))
     delivery = db.scalar(select(Delivery).where(Delivery.organization_id == org.id,
                                                 Delivery.channel == "email"))
     frozen = db.get(Letter, delivery.letter_id)
@@ -168,7 +179,8 @@ def org_a(db: Db, make_org: Callable, make_member: Callable,
            "letter_id": letter.id, "candidate_id": application.candidate_id,
            "boilerplate_id": boilerplate.id, "version_id": boilerplate.current.id,
            "member_id": members["manager"].id, "batch_id": batch.id,
-           "delivery_id": delivery.id, "organization_id": org.id, "token_id": api_token.id}
+           "delivery_id": delivery.id, "organization_id": org.id, "token_id": api_token.id,
+           "endpoint_id": endpoint.id, "webhook_delivery_id": webhook_delivery.id}
     form = {"title": "Taken over", "location": "Elsewhere", "boilerplate": "auto",
             "differentiator": "a takeover", "note": "Written by someone else.",
             "base_revision": str(application.note_revision), "outcome": "hired",
@@ -208,6 +220,10 @@ def _state(db: Db, org: Organization) -> dict[str, list]:
         .where(Resolution.organization_id == org.id),
         "tokens": select(ApiToken.id, ApiToken.name, ApiToken.revoked_at)
         .where(ApiToken.organization_id == org.id),
+        "webhooks": select(WebhookEndpoint.id, WebhookEndpoint.url, WebhookEndpoint.active)
+        .where(WebhookEndpoint.organization_id == org.id),
+        "webhook_deliveries": select(WebhookDelivery.id, WebhookDelivery.state)
+        .where(WebhookDelivery.organization_id == org.id),
         "boilerplates": select(Boilerplate.id, Boilerplate.title, func.count())
         .join(BoilerplateVersion).where(Boilerplate.organization_id == org.id)
         .group_by(Boilerplate.id, Boilerplate.title),
@@ -220,14 +236,16 @@ def _requests(app: Flask, ids: dict[str, int], *, only_with_ids: bool = False
               ) -> Iterator[tuple[Rule, str, str]]:
     """(rule, method, url) for every GET and POST of the URL map, ids filled from ``ids``.
 
-    Static files are left out. A rule whose argument ``ids`` cannot fill fails the test, so a
-    new route cannot slip past these checks unnoticed.
+    Static files are left out, and so is the token-only JSON API (no session, no CSRF), which
+    tests/test_api_matrix.py walks the same way. A rule whose argument ``ids`` cannot fill
+    fails the test, so a new route cannot slip past these checks unnoticed.
     """
     adapter = app.url_map.bind("localhost")
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: (r.endpoint, r.rule)):
         defaults = rule.defaults or {}  # e.g. an action fixed by the rule itself
         arguments = rule.arguments - defaults.keys()
-        if rule.endpoint == "static" or (only_with_ids and not arguments):
+        if rule.endpoint == "static" or rule.endpoint.startswith("api.") or (
+                only_with_ids and not arguments):
             continue
         unknown = sorted(arguments - ids.keys())
         if unknown:

@@ -64,6 +64,9 @@ CHECKS = {
     "RECRUITER_CHECKPOINT_DIR":
         "test_checkpoints.py::test_the_checkpoint_folder_is_read_from_recruiter_checkpoint_dir",
     "RECRUITER_LETTERS_PER_PAGE": "test_settings.py::test_letters_per_page_sets_the_list_length",
+    "RECRUITER_WEBHOOK_TIMEOUT": "test_settings.py::test_webhook_settings_reach_the_delivery_task",
+    "RECRUITER_WEBHOOK_MAX_ATTEMPTS":
+        "test_settings.py::test_webhook_settings_reach_the_delivery_task",
     "RECRUITER_SESSION_COOKIE_SECURE":
         "test_settings.py::test_session_cookie_secure_marks_the_cookie",
 }
@@ -161,6 +164,22 @@ def test_the_worker_task_hands_on_its_settings(monkeypatch: pytest.MonkeyPatch,
     assert (ids, mail_url) == ([5, 6], outbox)
     assert options["max_attempts"] == 3
     assert options["sending_timeout"] == swept["sending_timeout"] == timedelta(seconds=7)
+
+
+def test_webhook_settings_reach_the_delivery_task(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    """RECRUITER_WEBHOOK_TIMEOUT and _MAX_ATTEMPTS reach every webhook delivery round."""
+    from recruiter.services import webhooks
+
+    app = _standalone(monkeypatch, tmp_path, RECRUITER_QUEUE_URL="memory://",
+                      RECRUITER_WEBHOOK_TIMEOUT="2.5", RECRUITER_WEBHOOK_MAX_ATTEMPTS="3")
+    calls: list[dict] = []
+    monkeypatch.setattr(webhooks, "deliver_due",
+                        lambda session, **options: calls.append(options) or [])
+    with app.app_context():
+        _db.create_all()
+        queue().webhooks.call_local()
+    assert calls == [{"timeout": 2.5, "max_attempts": 3}]
 
 
 def test_queue_url_and_claim_batch_shape_the_queue(monkeypatch: pytest.MonkeyPatch,

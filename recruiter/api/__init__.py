@@ -6,10 +6,16 @@ module is one resource, calling the same services the browser's views call.
 """
 
 from . import (  # noqa: F401 - importing a resource module declares its endpoints
+    applications,
+    audit,
     door,
+    filled,
+    letters,
+    notes,
     openapi,
     organization,
     positions,
+    sending,
 )
 from .core import bp
 

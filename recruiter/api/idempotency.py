@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import IdempotentRequest
-from .core import ApiError
+from .problems import ApiError
 
 HEADER = "Idempotency-Key"
 MAX_KEY = 255

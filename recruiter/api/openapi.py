@@ -17,7 +17,8 @@ from markupsafe import Markup
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .core import HEADER_DOCS, OPERATIONS, PROBLEM, Operation, Problem, bp
+from .core import HEADER_DOCS, OPERATIONS, Operation, bp
+from .problems import PROBLEM, Problem
 
 REF = "#/components/schemas/{model}"
 PATH_ID = {"type": "string", "pattern": "^[1-9][0-9]{0,9}$"}

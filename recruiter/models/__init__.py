@@ -20,14 +20,16 @@ from .webhooks import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookEvent,
+    WebhookFanout,
 )
 
 __all__ = [
     "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES",
     "RESOLUTION_ACTIONS", "ROLES", "TOKEN_SCOPES", "ApiToken",
     "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
-    "Delivery", "ErasureRequest", "FrozenLetter", "IdempotentRequest", "Letter", "Member", "Organization",
+    "Delivery", "ErasureRequest", "FrozenLetter", "IdempotentRequest", "Letter", "Member",
+    "Organization",
     "Position", "Resolution",
     "WEBHOOK_DELIVERY_STATES", "WEBHOOK_EVENTS", "WebhookDelivery", "WebhookEndpoint",
-    "WebhookEvent",
+    "WebhookEvent", "WebhookFanout",
 ]

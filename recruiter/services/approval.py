@@ -6,7 +6,7 @@ Approval goes one by one or all at once. Flushes only; the caller commits.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -126,11 +126,25 @@ def _approve(letter: Letter, findings: Sequence[checks.Finding], member: Member,
     letter.acknowledged = _warnings(findings)
 
 
+def unacknowledged(findings: Iterable[checks.Finding],
+                   acknowledge: bool | Collection[str]) -> list[str]:
+    """The checks of the warnings ``acknowledge`` leaves out, sorted.
+
+    ``acknowledge`` is the browser's one tick (True acknowledges every warning) or the
+    checks a client named one by one (the API), so a warning nobody saw is never approved.
+    """
+    if acknowledge is True:
+        return []
+    named = set() if acknowledge is False else set(acknowledge)
+    return sorted({f.check for f in findings if f.severity == "warning"} - named)
+
+
 def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.Finding],
-                   member: Member, *, acknowledge: bool) -> None:
+                   member: Member, *, acknowledge: bool | Collection[str]) -> None:
     """Approve one letter: never with errors, and with warnings only when acknowledged.
 
-    The candidate is checked again first (services/outcomes.py): a letter that must not go is
+    ``acknowledge`` is a tick for every warning, or the checks acknowledged by name. The
+    candidate is checked again first (services/outcomes.py): a letter that must not go is
     cancelled with its reason and LetterStopped is raised; the caller commits that.
     """
     if letter.status not in OPEN:
@@ -142,9 +156,12 @@ def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.F
         raise RecruiterError(f"This letter has {len(errors)} error"
                              f"{'s' if len(errors) > 1 else ''}; fix "
                              f"{'them' if len(errors) > 1 else 'it'} before approving.")
-    if _warnings(findings) and not acknowledge:
-        raise RecruiterError("This letter has warnings: read them, then tick the "
-                             "acknowledgement to approve it as it is.")
+    if missing := unacknowledged(findings, acknowledge):
+        if isinstance(acknowledge, bool):
+            raise RecruiterError("This letter has warnings: read them, then tick the "
+                                 "acknowledgement to approve it as it is.")
+        raise RecruiterError("This letter has warnings not acknowledged: "
+                             f"{', '.join(missing)}; read them, then acknowledge each check.")
     _approve(letter, findings, member, datetime.now(UTC))
     session.flush()
     audit.record(session, letter.organization_id, "letter.approved", actor=member,
@@ -164,8 +181,10 @@ def unapprove_letter(session: Session, letter: Letter, member: Member | None = N
 
 
 def approve_all(session: Session, position: Position, member: Member, *, expected_count: int,
-                acknowledge_warnings: bool) -> int:
+                acknowledge_warnings: bool | Collection[str]) -> int:
     """Approve every open letter at once, after the member confirmed how many there are.
+
+    ``acknowledge_warnings`` ticks every warning, or names the checks acknowledged.
 
     Each candidate is checked again first: a letter that must not go (a second letter to the
     same person) is cancelled with its reason, and the count the member saw still confirms.
@@ -185,9 +204,14 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
     if with_errors:
         raise RecruiterError(f"{with_errors} letter{' has' if with_errors == 1 else 's have'} "
                              "errors; fix them before approving.")
-    if not acknowledge_warnings and any(_warnings(findings.get(x.id, [])) for x in letters):
+    missing = sorted({check for x in letters for check in
+                      unacknowledged(findings.get(x.id, []), acknowledge_warnings)})
+    if missing and isinstance(acknowledge_warnings, bool):
         raise RecruiterError("Some letters have warnings: read them, then tick the "
                              "acknowledgement to approve the letters as they are.")
+    if missing:
+        raise RecruiterError("Some letters have warnings not acknowledged: "
+                             f"{', '.join(missing)}; read them, then acknowledge each check.")
     now = datetime.now(UTC)
     approved = [x for x in letters if x.status == "draft"]
     for letter in approved:  # every check passed above, so this loop cannot refuse halfway

@@ -271,3 +271,16 @@ def event_count(session: Session, organization_id: int) -> int:
     """How many events the organization's chain holds."""
     return session.scalar(select(func.count()).select_from(AuditEvent).where(
         AuditEvent.organization_id == organization_id)) or 0
+
+
+def events_after(session: Session, organization_id: int, after_seq: int, limit: int
+                 ) -> list[tuple[AuditEvent, Member | None]]:
+    """Up to ``limit`` events of the organization's chain after ``after_seq``, with actors.
+
+    By sequence number, which the chain numbers without gaps: a reader that starts each page
+    after the last one it saw misses nothing and reads nothing twice.
+    """
+    return [(event, actor) for event, actor in session.execute(
+        select(AuditEvent, Member).outerjoin(Member, Member.id == AuditEvent.actor_id)
+        .where(AuditEvent.organization_id == organization_id, AuditEvent.seq > after_seq)
+        .order_by(AuditEvent.seq).limit(limit))]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import tempfile
 import zipfile
 from datetime import UTC, datetime
 from typing import IO, Any
@@ -229,3 +230,23 @@ def write_export(session: Session, position: Position, out: IO[bytes],
     record(session, position.organization_id, "export.position", actor=actor, subject=position,
            payload={"letters": len(letters), "files": len(sums)})
     return manifest
+
+
+SPOOL_BYTES = 32 * 1024 * 1024  # evidence ZIPs larger than this go to a temporary file
+
+
+def spooled_export(session: Session, position: Position, actor: Member | None
+                   ) -> tuple[IO[bytes], int]:
+    """The evidence ZIP in a spooled file at its start, and its size; audit-logged.
+
+    The caller commits before a byte leaves (the export is recorded first) and closes it.
+    """
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
+    try:
+        write_export(session, position, spool, actor)
+    except BaseException:
+        spool.close()
+        raise
+    size = spool.tell()
+    spool.seek(0)
+    return spool, size  # type: ignore[return-value]

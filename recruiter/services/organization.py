@@ -25,13 +25,14 @@ RETENTION_MIN, RETENTION_MAX = 1, 120
 
 # In the order of the settings pages (retention is on the audit settings page).
 FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "timezone",
-          "locale", "send_rate_per_minute", "retention_months")
+          "locale", "send_rate_per_minute", "retention_months", "webhooks_allow_private")
 
 LABELS = {
     "name": "organization name", "address": "postal address", "sender_name": "sender name",
     "sender_title": "sender title", "sender_email": "sender email address",
     "timezone": "time zone", "locale": "locale", "send_rate_per_minute": "send rate",
     "retention_months": "retention period",
+    "webhooks_allow_private": "private webhook targets setting",
 }
 
 
@@ -103,6 +104,18 @@ def _text(field: str, limit: int, *, required: bool = False) -> Callable[[Any], 
     return check
 
 
+def check_flag(value: Any) -> bool:
+    """A yes/no setting: a bool, or true/false, yes/no, on/off, 1/0 as typed on a command line."""
+    if isinstance(value, bool):
+        return value
+    word = str(value or "").strip().lower()
+    if word in ("true", "yes", "on", "1"):
+        return True
+    if word in ("false", "no", "off", "0"):
+        return False
+    raise RecruiterError(f"The value {value!r} is not true or false.")
+
+
 def _address(value: Any) -> str:
     lines = [line.rstrip() for line in str(value or "").strip().splitlines()]
     for line in lines:
@@ -142,6 +155,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "locale": _locale,
     "send_rate_per_minute": check_send_rate,
     "retention_months": check_retention,
+    "webhooks_allow_private": check_flag,
 }
 
 

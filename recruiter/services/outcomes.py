@@ -38,6 +38,7 @@ from .states import (
     letter_life,
 )
 from .versions import bump_review
+from .webhooks.letters import letters_ready
 
 __all__ = ["LEFT", "LETTER_LIFE", "LIFE_LABELS", "OUTCOMES", "REASONS",
            "TRANSITIONS", "Change", "LetterStopped", "OutcomeNeedsConfirmation", "Plan",
@@ -171,6 +172,7 @@ def change_outcome(session: Session, application: Application, outcome: str, *,
     if plan.full or (plan.confirm and not confirmed):
         raise OutcomeNeedsConfirmation(plan)
     position = application.position
+    was_filled = position.status == "filled"
     if plan.openings != position.openings:
         audit.record(session, position.organization_id, "position.openings", actor=by,
                      subject=position, payload={"from": position.openings,
@@ -189,6 +191,8 @@ def change_outcome(session: Session, application: Application, outcome: str, *,
     follow_hires(session, position)
     bump_review(session, position.id)
     session.flush()
+    if position.status == "filled" and not was_filled:  # once per review version
+        letters_ready(session, position)
     return plan
 
 

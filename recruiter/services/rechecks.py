@@ -19,6 +19,7 @@ from ..models.hiring import LETTER_OUTCOMES, full_name
 from . import audit
 from .states import LEFT, REASONS, gets_letter, letter_life
 from .versions import bump_review
+from .webhooks import letters as hooks
 
 
 class LetterStopped(RecruiterError):
@@ -59,6 +60,8 @@ def stop_letter(session: Session, letter: Letter, reason: str, *, step: str,
     session.flush()
     audit.record(session, letter.organization_id, "letter.cancelled", actor=actor,
                  subject=letter, payload={"reason": reason, "step": step, "was": life})
+    hooks.letters_cancelled(session, letter.organization_id, [letter], reason=reason,
+                            at=letter.cancelled_at)
     return True
 
 
@@ -74,6 +77,7 @@ def stopped_while_sending(session: Session, organization_id: int,
     audit.record_many(session, organization_id, "letter.cancelled", [
         (("letter", letter_id), {"reason": reason, "step": "sending", "was": "queued"})
         for letter_id, reason in stopped])
+    hooks.letter_ids_cancelled(session, organization_id, stopped, at)
     bump_review(session, session.scalars(
         select(Application.position_id).join(Letter, Letter.application_id == Application.id)
         .where(Letter.id.in_([letter_id for letter_id, _ in stopped])).distinct()))

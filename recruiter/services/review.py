@@ -29,13 +29,15 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from types import SimpleNamespace
 
 from sqlalchemy import Select, bindparam, event, func, select
 from sqlalchemy.orm import Session, SessionTransaction, selectinload
 
+from ..errors import RecruiterError
 from ..models import (
     Application,
     Batch,
@@ -44,6 +46,7 @@ from ..models import (
     Candidate,
     Delivery,
     Letter,
+    Member,
     Position,
 )
 from ..models import Organization as Org
@@ -194,6 +197,22 @@ def findings_for_approval(session: Session, position: Position, letter: Letter,
     return result.findings.get(letter.id, [])
 
 
+def approve_reviewed(session: Session, letter: Letter, cache: ReviewCache, member: Member, *,
+                     seen: str | None, acknowledge: bool | Collection[str]) -> None:
+    """Approve one letter as it is now, the browser's way and the API's.
+
+    The findings are those of the whole position at this moment (its row held until the
+    caller commits); ``seen`` is the content hash the member read, and a letter that changed
+    since is refused. LetterStopped (a cancellation the caller commits) and RecruiterError
+    come from ``approval.approve_letter``.
+    """
+    findings = findings_for_approval(session, letter.application.position, letter, cache)
+    if seen and seen != letter.content_hash:
+        raise RecruiterError("This letter changed since you opened it; read it again before "
+                             "approving.")
+    approval.approve_letter(session, letter, findings, member, acknowledge=acknowledge)
+
+
 def review_counts(session: Session, position: Position, review: Review) -> dict[str, int]:
     """Letters per status, counted now, with the review's error and warning counts."""
     by_status = dict(session.execute(
@@ -224,6 +243,10 @@ class LetterRow:
     life: str = ""  # outcomes.letter_life: where a frozen letter's delivery stands
     cancel_reason: str | None = None
     render_error: str | None = None
+    external_id: str | None = None  # the ATS's id of the application (the API shows it)
+    application_id: int = 0
+    approved_at: datetime | None = None
+    acknowledged: tuple[tuple[str, int | None, int | None], ...] = ()  # (check, start, end)
 
     @property
     def life_label(self) -> str:
@@ -243,7 +266,9 @@ def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[Le
     rows = {row.id: row for row in session.execute(
         select(Letter.id, Letter.status, Letter.note_override.is_not(None).label("own"),
                Letter.cancel_reason, Letter.render_error, Delivery.state.label("delivery"),
-               Batch.state.label("batch"), a.channel, c.first_name, c.last_name, c.email)
+               Batch.state.label("batch"), a.channel, c.first_name, c.last_name, c.email,
+               a.external_id, a.id.label("application_id"), Letter.approved_at,
+               Letter.acknowledged)
         .join(a, a.id == Letter.application_id).join(c, c.id == a.candidate_id)
         .outerjoin(Delivery, Delivery.letter_id == Letter.id)
         .outerjoin(Batch, Batch.id == Letter.batch_id)
@@ -266,5 +291,8 @@ def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[Le
             warnings=sum(1 for f in found if f.severity == "warning"),
             first_finding=found[0].message if found else None, life=life or row.status,
             cancel_reason=row.cancel_reason if row.status == "cancelled" else None,
-            render_error=row.render_error))
+            render_error=row.render_error, external_id=row.external_id,
+            application_id=row.application_id, approved_at=row.approved_at,
+            acknowledged=tuple((str(x.get("check")), x.get("start"), x.get("end"))
+                               for x in row.acknowledged or () if isinstance(x, dict))))
     return result

@@ -19,6 +19,7 @@ def blueprints() -> list[Blueprint]:
     from .organization import bp as organization
     from .positions import bp as positions
     from .sending import bp as sending
+    from .webhooks import bp as webhooks
 
     return [main, auth, positions, candidates, notes, boilerplates, letters, sending, members,
-            organization, audit, api]
+            organization, audit, api, webhooks]

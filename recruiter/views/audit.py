@@ -7,7 +7,6 @@ Changing the retention period and erasing a person are for admins.
 from __future__ import annotations
 
 import logging
-import tempfile
 from typing import Any
 
 from flask import (
@@ -39,7 +38,6 @@ log = logging.getLogger(__name__)
 EVENTS_PER_PAGE = 50
 RECENT_PER_PAGE = 25
 LETTERS_PER_PAGE = 100
-SPOOL_BYTES = 32 * 1024 * 1024  # evidence ZIPs larger than this go to a temporary file
 
 
 @bp.context_processor
@@ -112,16 +110,17 @@ def export(position_id: int) -> Response:
     site add events in a member's name.
     """
     pos = get_position(db.session, org_id(), position_id)
-    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)
     try:
-        evidence.write_export(db.session, pos, spool, current_user)
+        spool, size = evidence.spooled_export(db.session, pos, current_user)
+    except BaseException:
+        db.session.rollback()
+        raise
+    try:
         db.session.commit()  # the export is recorded before a single byte leaves
     except BaseException:
         db.session.rollback()
         spool.close()
         raise
-    size = spool.tell()
-    spool.seek(0)
     response = send_file(spool, mimetype="application/zip", as_attachment=True,  # type: ignore[arg-type]
                          download_name=f"evidence-position-{pos.id}.zip", max_age=0)
     response.content_length = size

@@ -176,18 +176,13 @@ def approve(letter_id: int) -> Response:
     letter = _letter(letter_id)
     form = ApproveForm()
     position = letter.application.position
-    # The whole batch, so checks that compare letters (duplicates, colder) count here too,
-    # as it is now: the position's row is held until this approval commits.
-    findings = review.findings_for_approval(db.session, position, letter, _cache())
-    if form.seen.data and form.seen.data != letter.content_hash:
-        db.session.rollback()
-        flash("This letter changed since you opened it; read it again before approving.",
-              "error")
-        return redirect(url_for("letters.show", letter_id=letter.id))
     try:
-        approval.approve_letter(db.session, letter, findings, current_user,
-                               acknowledge=bool(form.validate_on_submit()
-                                                and form.acknowledge.data))
+        # Checked against the whole batch as it is now (services/review.py), so checks that
+        # compare letters (duplicates, colder) count here too.
+        review.approve_reviewed(db.session, letter, _cache(), current_user,
+                                seen=form.seen.data or None,
+                                acknowledge=bool(form.validate_on_submit()
+                                                 and form.acknowledge.data))
     except LetterStopped as exc:  # the cancellation and its reason are kept
         db.session.commit()
         flash(str(exc), "error")

@@ -17,8 +17,10 @@ from .access import requires
 
 bp = Blueprint("organization", __name__)
 
-# The service's fields but retention, which the audit settings page sets.
-FIELDS = tuple(name for name in SETTINGS if name != "retention_months")
+# The service's fields but retention, which the audit settings page sets, and the webhook
+# setting, which the webhooks page sets.
+FIELDS = tuple(name for name in SETTINGS
+               if name not in ("retention_months", "webhooks_allow_private"))
 
 
 @bp.route("/organization", methods=["GET", "POST"])

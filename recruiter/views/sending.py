@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,12 +19,11 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
 
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.sending import SendForm, local_label, send_form, to_utc
-from ..models import Application, Batch, Delivery, Letter, Organization, Position
+from ..models import Batch, Delivery, Organization, Position
 from ..queue import queue
 from ..services import sending
 from ..services.orgtime import org_zone
@@ -90,24 +89,19 @@ def send(position_id: int) -> Response:
         return redirect(url_for("letters.index", position_id=position.id))
     try:
         send_at = to_utc(form.send_at.data, _zone(position)) if form.send_at.data else None
-        if send_at is not None and send_at <= datetime.now(UTC):
-            raise RecruiterError("That send time has already passed. Choose a later one, or "
-                                 "clear it to send as soon as the batch is released.")
-        count = _letter_count(position)
-        if count > int(current_app.config.get("FREEZE_INLINE_MAX", 200)) \
-                and sending.batch_of(db.session, position) is None:
-            return _freeze_in_background(position, count, send_at, bool(form.hold.data))
-        batch, created = sending.freeze_batch(db.session, position, current_user,
-                                              send_at=send_at,
-                                              hold_until_accepted=bool(form.hold.data),
-                                              page_size=current_app.config["PAGE_SIZE"])
+        started = sending.start_sending(
+            db.session, position, current_user, send_at=send_at, hold=bool(form.hold.data),
+            page_size=current_app.config["PAGE_SIZE"], timeout=_timeout(),
+            inline_max=int(current_app.config.get("FREEZE_INLINE_MAX", 200)))
     except (RecruiterError, ValueError) as exc:
         db.session.rollback()
         flash(str(exc), "error")
         return redirect(url_for("letters.index", position_id=position.id))
-    due = sending.queued_email_ids(db.session, batch) if created else []
+    if started.batch is None:
+        return _freeze_in_background(position, started, send_at, bool(form.hold.data))
+    batch, due = started.batch, started.due
     status = status_of(position)
-    message = _frozen_message(batch, status, len(due)) if created else (
+    message = _frozen_message(batch, status, len(due)) if started.created else (
         "Already sending: these letters were frozen once already. Nothing was frozen or sent "
         "twice.", "info")
     db.session.commit()
@@ -116,21 +110,15 @@ def send(position_id: int) -> Response:
     return _page(position)
 
 
-def _letter_count(position: Position) -> int:
-    return db.session.scalar(
-        select(func.count()).select_from(Letter).join(Application)
-        .where(Application.position_id == position.id, Letter.status != "cancelled")) or 0
-
-
-def _freeze_in_background(position: Position, count: int, send_at: datetime | None,
-                          hold: bool) -> Response:
+def _freeze_in_background(position: Position, started: sending.Started,
+                          send_at: datetime | None, hold: bool) -> Response:
     """A big batch takes minutes to freeze: a worker does it, and the page follows it."""
-    if sending.request_freeze(db.session, position, timeout=_timeout()):
+    if started.background:
         db.session.commit()
         queue().freeze(position.id, current_user.id, send_at.isoformat() if send_at else None,
                        hold)
-        flash(f"Freezing {count} letters. This takes about a minute for every 1,500 letters; "
-              "this page shows the batch when it is ready.", "success")
+        flash(f"Freezing {started.letters} letters. This takes about a minute for every "
+              "1,500 letters; this page shows the batch when it is ready.", "success")
     else:
         flash("These letters are already being frozen. Nothing was frozen or sent twice.",
               "info")

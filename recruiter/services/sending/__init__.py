@@ -7,6 +7,7 @@
 - ``delivery``: claim, send, record, sweep; the rules that make sending exactly-once or doubtful,
   never twice.
 - ``resolve``: people deciding about doubtful or failed letters, and confirming posted ones.
+- ``start``: approving the batch, frozen now or by a worker (the send page and the API).
 - ``worker``: the queue's side, and the one place here that commits.
 
 Views, the CLI and the queue use the names below; the modules do not import this package.
@@ -27,14 +28,15 @@ from .batches import (
 from .delivery import LOST_WORKER, MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, Attempt, claim_batch
 from .freeze import freeze_batch, freezing, request_freeze
 from .resolve import RESOLUTIONS, confirm_posted, resolve
+from .start import Started, start_sending
 from .transport import FileTransport, Outcome, SmtpTransport, Transport, transport_for
 from .worker import CLAIM_BATCH, deliver_batch, deliver_ids, freeze_for_worker, sweep
 
 __all__ = [
     "CLAIM_BATCH", "LOST_WORKER", "MAX_ATTEMPTS", "PROBLEMS", "RESOLUTIONS", "RETRY_BASE",
-    "RETRY_CAP", "SENDING_TIMEOUT", "Attempt", "FileTransport", "Outcome",
-    "SmtpTransport", "Transport", "batch_of", "cancel_batch", "claim_batch", "confirm_posted",
+    "RETRY_CAP", "SENDING_TIMEOUT", "Attempt", "FileTransport", "Outcome", "SmtpTransport",
+    "Started", "Transport", "batch_of", "cancel_batch", "claim_batch", "confirm_posted",
     "deliveries_of", "deliver_batch", "deliver_ids", "freeze_batch", "freeze_for_worker",
     "freezing", "problems", "queued_email_ids", "release", "release_due", "request_freeze",
-    "resolve", "state_counts", "sweep", "transport_for",
+    "resolve", "start_sending", "state_counts", "sweep", "transport_for",
 ]

@@ -15,6 +15,7 @@ from ...errors import RecruiterError
 from ...models import Application, Batch, Delivery, FrozenLetter, Letter, Position
 from .. import audit
 from ..versions import bump_review
+from ..webhooks import letters as hooks
 
 CLAIMABLE = ("queued", "retry_wait")
 PROBLEMS = ("failed", "in_doubt")
@@ -91,6 +92,9 @@ def cancel_batch(session: Session, position: Position) -> int:
         raise RecruiterError("Only a held or scheduled batch can be cancelled; this one is "
                              "already sending. Cancel single letters instead.")
     deliveries = deliveries_of(session, batch)
+    hooks.deliveries_changed(session, position.organization_id, "letter.cancelled",
+                             [d.id for d in deliveries], now_utc(), state="draft",
+                             reason="batch_cancelled")
     for delivery in deliveries:
         letter = delivery.letter
         letter.status, letter.batch_id = "draft", None

@@ -26,6 +26,7 @@ from ...models import Application, Delivery, FrozenLetter, Letter
 from .. import audit, rechecks
 from ..mail import valid_address
 from ..versions import bump_review
+from ..webhooks import letters as hooks
 from .batches import CLAIMABLE, SENDING_TIMEOUT, now_utc, release_due
 from .transport import Outcome, transport_for
 
@@ -230,7 +231,8 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
     for group in rows.values():  # bulk UPDATEs by primary key, one per set of columns
         session.execute(update(Delivery), group)
     # The positions came with the claims; should one be missing, record_sent reads them.
-    record_sent(session, sent, sent_at, positions=None if 0 in positions else positions)
+    record_sent(session, sent, sent_at, positions=None if 0 in positions else positions,
+                organization_id=organization_id)
     if handed_back:  # never tried: the attempt did not happen, and the row is due again
         session.execute(
             update(Delivery).where(Delivery.id.in_(handed_back), Delivery.state == "sending")
@@ -241,22 +243,33 @@ def record(session: Session, organization_id: int, claimed: Sequence[Claimed],
         audit.record_many(session, organization_id, "delivery.attempt", events)
     if stopped:
         rechecks.stopped_while_sending(session, organization_id, stopped, sent_at)
+    # Webhooks after the audit event: it locked the organization, so the chunk that finishes
+    # a batch is the only one to see it complete.
+    for type_, final in (("letter.failed", "failed"), ("letter.in_doubt", "in_doubt")):
+        hooks.deliveries_changed(session, organization_id, type_,
+                                 [a.delivery_id for a in attempts if a.state == final], sent_at)
+    hooks.batches_completed(session, organization_id, [c.id for c in claimed], sent_at)
     session.flush()
     return attempts
 
 
 def record_sent(session: Session, sent: Sequence[tuple[int, str | None]], at: datetime, *,
-                positions: Iterable[int] | None = None, by_server: bool = True) -> None:
+                positions: Iterable[int] | None = None, by_server: bool = True,
+                organization_id: int | None = None) -> None:
     """The one place a letter becomes sent: each delivery (id, reply) and its letter, together.
 
     ``by_server``: the server took it, so an earlier error is over; a person's word (marked
     sent, posted) keeps the error that made them decide. ``positions``: the letters'
     positions when the caller knows them (else they are read). Rows change in the database,
-    not in loaded objects: a caller holding one expires it.
+    not in loaded objects: a caller holding one expires it. ``organization_id``: theirs, for
+    the ``letter.sent`` webhook (else read).
     """
     if not sent:
         return
     ids = [delivery_id for delivery_id, _ in sent]
+    for org_id in ([organization_id] if organization_id is not None else session.scalars(
+            select(Delivery.organization_id).where(Delivery.id.in_(ids)).distinct())):
+        hooks.deliveries_changed(session, org_id, "letter.sent", ids, at)
     cleared = {"last_error": None} if by_server else {}
     session.execute(update(Delivery), [
         {"id": delivery_id, "state": "sent", "sent_at": at, "server_reply": reply,
@@ -282,11 +295,15 @@ def sweep(session: Session, *, now: datetime | None = None,
     ``retry_wait`` delivery is enqueued again, so a lost queue message only delays a letter.
     """
     now = now or now_utc()
-    session.execute(
+    lost = session.execute(
         update(Delivery).where(Delivery.state == "sending",
                                Delivery.claimed_at < now - sending_timeout)
         .values(state="in_doubt", last_error=LOST_WORKER)
-        .execution_options(synchronize_session=False))
+        .returning(Delivery.id, Delivery.organization_id)
+        .execution_options(synchronize_session=False)).all()
+    for org_id in {row.organization_id for row in lost}:
+        hooks.deliveries_changed(session, org_id, "letter.in_doubt",
+                                 [row.id for row in lost if row.organization_id == org_id], now)
     release_due(session, now)
     session.flush()
     return due_ids(session, now)

@@ -13,6 +13,7 @@ from ...errors import RecruiterError
 from ...models import Delivery, Member, Position, Resolution
 from .. import audit
 from ..versions import bump_review
+from ..webhooks import letters as hooks
 from .batches import batch_of, deliveries_of, now_utc
 from .delivery import MAX_ATTEMPTS, record_sent
 
@@ -50,7 +51,8 @@ def resolve(session: Session, delivery: Delivery, member: Member, action: str, *
                            member_id=member.id, action=action, state_before=before,
                            reason=(reason or "").strip() or None, at=stamp))
     if action == "mark_sent":
-        record_sent(session, [(delivery.id, delivery.server_reply)], stamp, by_server=False)
+        record_sent(session, [(delivery.id, delivery.server_reply)], stamp, by_server=False,
+                    organization_id=delivery.organization_id)
         session.expire(delivery.letter)  # record_sent changed the rows, not these objects
         session.expire(delivery)
     elif action == "resend":
@@ -59,6 +61,9 @@ def resolve(session: Session, delivery: Delivery, member: Member, action: str, *
         delivery.attempts = min(delivery.attempts, max_attempts - 1)
     else:
         delivery.state = "cancelled"
+        session.flush()
+        hooks.letters_cancelled(session, delivery.organization_id, [delivery.letter],
+                                reason="resolved", at=stamp)
     bump_review(session, delivery.letter.application.position_id)
     session.flush()
     audit.record(session, delivery.organization_id, "delivery.resolved", actor=member,
@@ -79,7 +84,8 @@ def confirm_posted(session: Session, position: Position, member: Member) -> int:
                                member_id=member.id, action="posted", state_before="queued",
                                at=stamp))
     record_sent(session, [(d.id, f"posted, confirmed by {member.name or member.email}")
-                          for d in posted], stamp, by_server=False)
+                          for d in posted], stamp, by_server=False,
+                organization_id=position.organization_id)
     for delivery in posted:  # record_sent changed the rows, not these objects
         session.expire(delivery.letter)
         session.expire(delivery)
@@ -87,4 +93,5 @@ def confirm_posted(session: Session, position: Position, member: Member) -> int:
     session.flush()
     audit.record(session, position.organization_id, "batch.posted", actor=member,
                  subject=position, payload={"letters": len(posted)})
+    hooks.batches_completed(session, position.organization_id, [d.id for d in posted], stamp)
     return len(posted)

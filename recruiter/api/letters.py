@@ -1,0 +1,252 @@
+"""Letters: the review with each letter's findings, one letter, its email and PDF, approvals.
+
+The same services as the browser's letter pages: a write token's reads bring the drafts up to
+date first (as an editor's page view does), a read token sees the letters as stored.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from flask import Response, current_app, g
+from pydantic import Field
+
+from ..errors import RecruiterError
+from ..extensions import db
+from ..models import Letter
+from ..services import approval, files, review
+from ..services.checks import Finding
+from ..services.outcomes import LetterStopped
+from .core import (
+    ID,
+    ApiError,
+    Line,
+    Model,
+    Page,
+    PageQuery,
+    Timestamp,
+    actor,
+    cursor_after,
+    endpoint,
+)
+from .positions import POSITION, position_of
+
+LETTER = "/letters/" + ID.format("letter_id")
+LetterStatus = Literal["draft", "approved", "frozen", "sent", "cancelled"]
+Life = Literal["draft", "approved", "frozen", "held", "scheduled", "queued", "sending", "sent",
+               "failed", "in_doubt", "cancelled"]
+CheckName = Line  # a finding's check, e.g. "risky-wording"
+SHA256 = r"^[0-9a-f]{64}$"
+
+
+class FindingOut(Model):
+    """What a check found in a letter; errors block approval, warnings need acknowledging."""
+
+    check: str = Field(description="The check's id: what `acknowledged` names.")
+    severity: str = Field(description="`error` blocks approval; `warning` needs an "
+                                      "acknowledgement.")
+    message: str
+    start: int | None = Field(description="Where the words it is about start in `text`.")
+    end: int | None
+    acknowledged: bool = Field(description="Acknowledged when the letter was approved.")
+
+
+class LetterOut(Model):
+    """A letter of the review, with its findings."""
+
+    id: str
+    application_id: str
+    external_id: str | None = Field(description="The ATS's id of the application.")
+    name: str = Field(description="The candidate's name.")
+    status: LetterStatus
+    life: Life = Field(description="Where the letter stands, its delivery included.")
+    channel: Literal["email", "post"]
+    approved: bool
+    approved_at: Timestamp | None
+    own_paragraph: bool = Field(description="This letter has its own personal paragraph.")
+    cancel_reason: str | None
+    render_error: str | None = Field(description="Why the boilerplate cannot be rendered for "
+                                                 "this candidate (an error finding too).")
+    errors: int
+    warnings: int
+    findings: list[FindingOut]
+
+
+class LetterDetail(LetterOut):
+    """One letter with its words: the candidate's data, which the organization owns."""
+
+    position_id: str
+    subject: str
+    text: str
+    content_sha256: str = Field(description="Send it back when approving: a letter that "
+                                            "changed since is refused.")
+
+
+class LetterList(Page):
+    """A page of a position's letters, by id."""
+
+    data: list[LetterOut]
+
+
+class ApproveIn(Model):
+    """Approve one letter as it is now."""
+
+    acknowledged: list[CheckName] = Field(
+        default_factory=list, max_length=100,
+        description="The checks of every warning on the letter, read and accepted.")
+    content_sha256: str | None = Field(None, pattern=SHA256,
+                                       description="The `content_sha256` you read.")
+
+
+class ApproveAllIn(Model):
+    """Approve every open letter of the position."""
+
+    expected_count: int = Field(ge=0, le=1_000_000, description="How many letters you "
+                                "reviewed: a different number is refused.")
+    acknowledged: list[CheckName] = Field(
+        default_factory=list, max_length=100,
+        description="The checks of the warnings you accept, across the letters.")
+
+
+class ApproveAllOut(Model):
+    """What approving every letter did."""
+
+    approved: int
+    cancelled: int = Field(description="Letters cancelled on a last check of the candidate.")
+
+
+def _cache() -> review.ReviewCache:
+    """The process's reviews, shared with the browser's pages."""
+    return current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
+
+
+def _review(position) -> review.Review:  # noqa: ANN001
+    result, _ = review.review_of(db.session, position, _cache(),
+                                 refresh=g.api_token.scope == "write")
+    return result
+
+
+def _finding(found: Finding, row: review.LetterRow) -> FindingOut:
+    return FindingOut(check=found.check, severity=found.severity, message=found.message,
+                      start=found.start, end=found.end,
+                      acknowledged=(found.check, found.start, found.end) in row.acknowledged)
+
+
+def _out(row: review.LetterRow, result: review.Review) -> dict:
+    found = result.findings.get(row.id, [])
+    return dict(
+        id=str(row.id), application_id=str(row.application_id), external_id=row.external_id,
+        name=row.name, status=row.status, life=row.life, channel=row.channel,
+        approved=row.approved_at is not None, approved_at=row.approved_at,
+        own_paragraph=row.own_paragraph, cancel_reason=row.cancel_reason,
+        render_error=row.render_error, errors=row.errors, warnings=row.warnings,
+        findings=[_finding(f, row) for f in found])
+
+
+def letter_of(letter_id: int) -> Letter:
+    """The letter (its organization was checked at the door of the endpoint)."""
+    return db.session.get(Letter, letter_id)
+
+
+def _detail(letter: Letter) -> LetterDetail:
+    result = _review(letter.application.position)
+    [row] = review.letter_rows(db.session, result, [letter.id])
+    return LetterDetail(**_out(row, result), position_id=str(letter.application.position_id),
+                        subject=letter.subject, text=letter.text,
+                        content_sha256=letter.content_hash)
+
+
+@endpoint("GET", POSITION + "/letters", tag="letters", query=PageQuery, response=LetterList)
+def list_letters(position_id: int, query: PageQuery) -> LetterList:
+    """List a position's letters with their findings.
+
+    A write token brings every draft up to date first, as the review page does for a member
+    who may edit.
+    """
+    result = _review(position_of(position_id))
+    ids = sorted(i for i in result.letter_ids if i > query.after())[:query.limit + 1]
+    rows = review.letter_rows(db.session, result, ids[:query.limit])
+    return LetterList(data=[LetterOut(**_out(row, result)) for row in rows],
+                      next_cursor=cursor_after(ids, query.limit, lambda i: i))
+
+
+@endpoint("POST", POSITION + "/letters/approve", tag="letters", body=ApproveAllIn,
+          response=ApproveAllOut, errors=(404,))
+def approve_letters(position_id: int, body: ApproveAllIn) -> ApproveAllOut:
+    """Approve every open letter of a position.
+
+    Refused when any letter has an error, when a warning's check is not acknowledged, or
+    when `expected_count` is not the number of open letters.
+    """
+    count = approval.approve_all(db.session, position_of(position_id), actor(),
+                                 expected_count=body.expected_count,
+                                 acknowledge_warnings=set(body.acknowledged))
+    return ApproveAllOut(approved=count, cancelled=body.expected_count - count)
+
+
+@endpoint("GET", LETTER, tag="letters", response=LetterDetail)
+def read_letter(letter_id: int) -> LetterDetail:
+    """Read one letter: its subject, text and findings."""
+    return _detail(letter_of(letter_id))
+
+
+def _document(letter: Letter, make, media: str, suffix: str) -> Response:  # noqa: ANN001
+    try:
+        data = make(letter)
+    except RecruiterError as exc:  # its boilerplate fails for this candidate, or no address
+        raise ApiError(409, "Conflict", str(exc)) from None
+    return Response(data, mimetype=media, headers={
+        "Content-Disposition": f'inline; filename="letter-{letter.id}.{suffix}"'})
+
+
+@endpoint("GET", LETTER + "/email", tag="letters", errors=(404, 409),
+          media={"message/rfc822": "The letter as an email message: the bytes sent once "
+                                   "frozen, else built now."})
+def letter_email(letter_id: int) -> Response:
+    """Render a letter as an email message (`.eml`).
+
+    409 when the letter goes by post (no address) or cannot be rendered.
+    """
+    return _document(letter_of(letter_id), files.letter_eml, "message/rfc822", "eml")
+
+
+@endpoint("GET", LETTER + "/pdf", tag="letters", errors=(404, 409),
+          media={"application/pdf": "The letter on the letterhead as PDF."})
+def letter_pdf(letter_id: int) -> Response:
+    """Render a letter as a letterhead PDF.
+
+    409 when the letter cannot be rendered for its candidate.
+    """
+    page_size = str(current_app.config.get("PAGE_SIZE") or "A4")
+    return _document(letter_of(letter_id),
+                     lambda letter: files.letter_pdf(letter, page_size=page_size),
+                     "application/pdf", "pdf")
+
+
+@endpoint("POST", LETTER + "/approve", tag="letters", body=ApproveIn, response=LetterDetail,
+          errors=(404, 409))
+def approve_letter(letter_id: int, body: ApproveIn) -> LetterDetail:
+    """Approve one letter.
+
+    It is checked as it is now, with the position's other letters: errors block, every
+    warning's check must be in `acknowledged`, and a `content_sha256` other than the
+    letter's is refused. 409 when a last check of the candidate cancelled the letter (the
+    cancellation and its reason are kept).
+    """
+    letter = letter_of(letter_id)
+    try:
+        review.approve_reviewed(db.session, letter, _cache(), actor(),
+                                seen=body.content_sha256, acknowledge=set(body.acknowledged))
+    except LetterStopped as exc:
+        db.session.commit()  # the cancellation and its reason are kept, as in the browser
+        raise ApiError(409, "Conflict", str(exc)) from None
+    return _detail(letter)
+
+
+@endpoint("POST", LETTER + "/unapprove", tag="letters", response=LetterDetail)
+def unapprove_letter(letter_id: int) -> LetterDetail:
+    """Take an approved letter back to draft."""
+    letter = letter_of(letter_id)
+    approval.unapprove_letter(db.session, letter, actor())
+    return _detail(letter)
+
