@@ -7,8 +7,9 @@ Run it next to `recruiter serve` (same machine, same instance folder):
 It makes a write token and a webhook endpoint with the command line, opens a position, upserts
 the 30 Vancouver applicants with their ATS ids, writes each note (with If-Match), sets the
 differentiator, marks the position filled by the hire's ATS id, approves every letter,
-freezes the batch on hold and releases it, waits at its own local receiver for the signed
-`batch.completed` webhook, and saves the evidence export. Every step prints one line.
+freezes the batch on hold and releases it, saves the letters for post as PDFs and confirms
+them posted, waits at its own local receiver for the signed `batch.completed` webhook, and
+saves the evidence export. Every step prints one line; files go to the current folder.
 """
 
 from __future__ import annotations
@@ -134,16 +135,19 @@ def main() -> None:
 
     with VANCOUVER.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
+    # The API's stages are recruiter's own three; this ATS calls a screened person shortlisted.
+    stages = {"shortlisted": "screened"}
     people = [{"external_id": f"gh-{run}-{i:03d}",
                **{k: row[k] for k in ("first_name", "last_name", "email", "address_line1",
                                       "address_line2", "city", "region", "postal_code",
-                                      "country", "stage")}}
+                                      "country")},
+               "stage": stages.get(row["stage"], row["stage"])}
               for i, row in enumerate(rows, 1)]
     upsert = api.json("POST", f"/positions/{pid}/applications/bulk", {"applications": people},
                       **{"Idempotency-Key": f"upsert-{run}"})
     print(f"4. {len(people)} applications upserted: {upsert['created']} created")
 
-    ids = {item["external_id"]: item["id"] for item in upsert["applications"]}
+    ids = upsert["ids"]  # the ATS's id -> recruiter's application id
     hire = next(p["external_id"] for p, row in zip(people, rows, strict=True)
                 if row["outcome"] == "hired")
     for person, row in zip(people, rows, strict=True):
@@ -160,15 +164,32 @@ def main() -> None:
                       **{"Idempotency-Key": f"filled-{run}"})
     print(f"6. position filled: {filled['declined']} declined, letters drafted")
 
-    letters = api.json("GET", f"/positions/{pid}/letters?limit=500")
+    # Review: every letter with its findings. Errors block approval; the warnings' checks
+    # are acknowledged by name, as a person ticks them in the browser.
+    letters = api.json("GET", f"/positions/{pid}/letters?limit=100")["data"]
+    if blocked := [letter["name"] for letter in letters if letter["errors"]]:
+        sys.exit(f"letters with errors, to fix first: {', '.join(blocked)}")
+    warnings = sorted({finding["check"] for letter in letters for finding in letter["findings"]
+                       if finding["severity"] == "warning"})
     approved = api.json("POST", f"/positions/{pid}/letters/approve",
-                        {"expected_count": len(letters["data"]),
-                         "acknowledge_warnings": True})
-    print(f"7. {approved['approved']} letters approved")
+                        {"expected_count": len(letters), "acknowledged": warnings},
+                        **{"Idempotency-Key": f"approve-{run}"})
+    print(f"7. {approved['approved']} letters approved"
+          f" (warnings acknowledged: {', '.join(warnings) or 'none'})")
 
     api.json("POST", f"/positions/{pid}/batch", {"hold": True})
     api.json("POST", f"/positions/{pid}/batch/release", {})
     print("8. batch frozen on hold, then released")
+
+    # Candidates without an email address get a letter for post: print, mail, confirm.
+    queued = api.json("GET", f"/positions/{pid}/deliveries?state=queued&limit=100")["data"]
+    postal = [item for item in queued if item["channel"] == "post"]
+    for item in postal:
+        pdf, _ = api.call("GET", f"/letters/{item['letter_id']}/pdf")
+        Path(f"letter-{item['letter_id']}.pdf").write_bytes(pdf)
+    if postal:
+        api.json("POST", f"/positions/{pid}/batch/posted", {})
+    print(f"9. {len(postal)} letter(s) for post saved as PDF and confirmed as posted")
 
     deadline = time.monotonic() + 300
     while True:
@@ -178,11 +199,11 @@ def main() -> None:
             sys.exit("no batch.completed webhook within 5 minutes")
         if event["type"] == "batch.completed" and event["data"]["position_id"] == pid:
             break
-    print(f"9. batch.completed received and verified: {event['data']}")
+    print(f"10. batch.completed received and verified: {event['data']}")
 
     evidence, _ = api.call("POST", f"/positions/{pid}/evidence", {})
     Path(args.out).write_bytes(evidence)
-    print(f"10. evidence export saved to {args.out} ({len(evidence):,} bytes)")
+    print(f"11. evidence export saved to {args.out} ({len(evidence):,} bytes)")
     receiver.shutdown()
 
 

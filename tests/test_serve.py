@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import re
 import signal
-import socket
-import subprocess
-import sys
 import time
 from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
-from urllib.request import HTTPCookieProcessor, build_opener, urlopen
+from urllib.request import HTTPCookieProcessor, build_opener
 
 import pytest
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from live_serve import serving
 
 
 def _descendants(pid: int) -> set[int]:
@@ -61,27 +52,9 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, sig: signal.Signals) -> None:
     """After a ZIP download started the PDF workers, a signal stops serve and every child."""
-    port = _free_port()
-    env = {**os.environ, "RECRUITER_INSTANCE_PATH": str(tmp_path / "instance")}
-    log = tmp_path / "serve.log"
-    with log.open("w") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "flask", "--app", "recruiter:create_app", "serve", "--port",
-             str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        login_file = tmp_path / "instance" / "demo-login.txt"
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                with urlopen(base + "/healthz", timeout=2) as ready:
-                    if login_file.exists() and ready.status == 200:
-                        break
-            except OSError:
-                pass
-            assert process.poll() is None, log.read_text()
-            time.sleep(0.3)
-        email, password = login_file.read_text().split()[:2]
+    with serving(tmp_path) as served:
+        process, base = served.process, served.base
+        email, password = served.login
         browser = build_opener(HTTPCookieProcessor(CookieJar()))
 
         def fetch(path: str, form: dict[str, str] | None = None) -> bytes:
@@ -96,10 +69,6 @@ def test_serve_stops_its_workers_on_a_signal(tmp_path: Path, sig: signal.Signals
         children = _descendants(process.pid)
         assert children, "the ZIP of 29 letters should have started the PDF workers"
         process.send_signal(sig)
-        assert process.wait(timeout=30) in (0, -sig, 128 + sig), log.read_text()
+        assert process.wait(timeout=30) in (0, -sig, 128 + sig), served.log.read_text()
         time.sleep(1)
         assert not [pid for pid in children if _alive(pid)]
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()

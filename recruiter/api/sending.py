@@ -199,6 +199,18 @@ def release_batch(position_id: int) -> BatchOut:
     return batch_out(position)
 
 
+@endpoint("POST", POSITION + "/batch/posted", tag="sending", response=BatchOut)
+def confirm_posted(position_id: int) -> BatchOut:
+    """Record that the released letters for post were printed and mailed.
+
+    Each queued postal letter becomes sent, with the token as the one who confirmed it. Fetch
+    them first as PDFs (`GET /letters/{letter_id}/pdf`); the browser offers them as one file.
+    """
+    position = position_of(position_id)
+    sending.confirm_posted(db.session, position, actor())
+    return batch_out(position)
+
+
 @endpoint("POST", POSITION + "/batch/cancel", tag="sending", response=BatchOut)
 def cancel_batch(position_id: int) -> BatchOut:
     """Cancel a held or scheduled batch: nothing was sent, its letters are drafts again."""

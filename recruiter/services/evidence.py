@@ -218,7 +218,9 @@ def write_export(session: Session, position: Position, out: IO[bytes],
         manifest = {"format": "recruiter-evidence/1", "organization": org.name if org else "",
                     "position": {"id": position.id, "title": position.title},
                     "exported_at": datetime.now(UTC).isoformat(),
-                    "exported_by": actor.email if actor else None,
+                    # A token's member has a made-up address; its name says which token.
+                    "exported_by": (actor.name if actor.kind == "token" else actor.email)
+                    if actor else None,
                     "chain": {"events": chain}, "letters": entries}
         archive.writestr("index.csv", buffer.getvalue())
         archive.writestr("SHA256SUMS", "\n".join(sums) + "\n")
