@@ -7,7 +7,8 @@ per queue message, one thread). After an uncounted warm-up send, each round send
 endpoint and once with one active endpoint (the order alternates between rounds) that
 takes every event (its nudges go to the SQLite queue; no consumer runs, so what is measured is
 the outbox: the staged row written with each chunk, and the enqueue after each commit). The
-staged rows are expanded into events after the clock stops, and their count is checked. Goal (issue 15): at most 10% slower with the endpoint.
+staged rows are expanded into events after the clock stops, and their count is checked.
+Goal (issue 15): at most 10% slower with the endpoint.
 """
 
 from __future__ import annotations
@@ -27,8 +28,13 @@ def _endpoint(app, active: bool) -> None:  # noqa: ANN001
     from sqlalchemy import delete, select
 
     from recruiter.extensions import db
-    from recruiter.models import (Organization, WebhookDelivery, WebhookEndpoint, WebhookEvent,
-                                  WebhookFanout)
+    from recruiter.models import (
+        Organization,
+        WebhookDelivery,
+        WebhookEndpoint,
+        WebhookEvent,
+        WebhookFanout,
+    )
     from recruiter.services import webhooks
 
     with app.app_context():

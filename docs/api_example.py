@@ -88,6 +88,7 @@ class Api:
 
     def call(self, method: str, path: str, body: object = None,
              headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+        """One request; the answer's bytes and headers."""
         request = urllib.request.Request(
             self.base + path, method=method,
             data=None if body is None else json.dumps(body).encode(),
@@ -100,11 +101,13 @@ class Api:
             sys.exit(f"{method} {path}: {error.code} {error.read().decode()}")
 
     def json(self, method: str, path: str, body: object = None, **headers: str) -> dict:
+        """One request; the answer as JSON."""
         data, _ = self.call(method, path, body, headers)
         return json.loads(data) if data else {}
 
 
 def main() -> None:
+    """Every step in order, one printed line each."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--base", default="http://127.0.0.1:5000", help="where recruiter runs")
     parser.add_argument("--org", default="Harbour Air Logistics", help="the organization")

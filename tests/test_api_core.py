@@ -63,6 +63,8 @@ def test_a_repeated_idempotency_key_gets_the_first_answer_and_acts_once(api, db)
     assert first.status_code == again.status_code == 201
     assert again.get_json() == first.get_json()
     assert again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["Location"] == first.headers["Location"]
+    assert first.headers["Location"].endswith(f"/api/v1/positions/{first.get_json()['id']}")
     assert db.scalar(select(func.count()).select_from(Position)) == 1
     other = api("POST", "/positions", json={**body, "title": "Dispatcher"},
                 headers={"Idempotency-Key": "job-42"})

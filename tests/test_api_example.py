@@ -19,8 +19,11 @@ SCRIPT = Path(__file__).resolve().parent.parent / "docs" / "api_example.py"
 
 @pytest.mark.slow
 def test_the_api_example_does_the_whole_job_against_serve(tmp_path: Path) -> None:
-    """Token, webhook, position, 30 upserts, notes, filled, approve, release, post, webhook,
-    evidence: every step succeeds and the evidence is the position's, with every letter sent."""
+    """Every step of the README's script succeeds, and its evidence shows every letter sent.
+
+    Token, webhook, position, 30 upserts, notes, filled, approve, release, post, webhook,
+    evidence; then the whole script once more on the same server.
+    """
     work = tmp_path / "work"
     work.mkdir()
     with serving(tmp_path) as served:

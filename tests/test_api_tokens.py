@@ -9,8 +9,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from recruiter.models import ApiToken, AuditEvent
 from recruiter.api.door import RATE
+from recruiter.models import ApiToken, AuditEvent
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:flask_limiter")
 

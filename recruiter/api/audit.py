@@ -79,7 +79,7 @@ def list_audit_events(query: EventQuery) -> EventList:
                      more=len(rows) > query.limit)
 
 
-@endpoint("POST", POSITION + "/evidence", tag="audit", errors=(404,),
+@endpoint("POST", POSITION + "/evidence", tag="audit", errors=(404,), reads=True,
           media={"application/zip": "Every letter exactly as sent, SHA256SUMS, index.csv, "
                                     "manifest.json with the audit chain segment, and a signed "
                                     "checkpoint."})

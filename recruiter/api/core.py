@@ -118,6 +118,7 @@ class Operation:
     errors: tuple[int, ...]
     media: dict[str, str]  # other response media types, e.g. {"application/pdf": "binary"}
     headers: tuple[str, ...]  # request headers it reads, e.g. ("If-Match",)
+    reads: bool  # changes nothing, though it is a POST: a read token may call it
 
 
 OPERATIONS: list[Operation] = []
@@ -175,8 +176,13 @@ def answer(result: Any, status: int) -> Response:
 def endpoint(method: str, rule: str, *, tag: str, body: type[BaseModel] | None = None,
              query: type[BaseModel] | None = None, response: type[BaseModel] | None = None,
              status: int = 200, errors: tuple[int, ...] = (404,),
-             media: dict[str, str] | None = None, headers: tuple[str, ...] = ()) -> Callable:
-    """Declare an API endpoint: validated in, serialised out, one transaction, documented."""
+             media: dict[str, str] | None = None, headers: tuple[str, ...] = (),
+             reads: bool = False) -> Callable:
+    """Declare an API endpoint: validated in, serialised out, one transaction, documented.
+
+    ``reads``: a POST that changes nothing a read token may not see (an export asked for by
+    POST so that it is recorded and never cached or prefetched).
+    """
     if method == "POST":
         headers = (*headers, "Idempotency-Key")
 
@@ -201,7 +207,7 @@ def endpoint(method: str, rule: str, *, tag: str, body: type[BaseModel] | None =
             f"two endpoints are named {function.__name__}: the name is the operationId"
         bp.add_url_rule(rule, endpoint=function.__name__, view_func=view, methods=[method])
         OPERATIONS.append(Operation(method, rule, function, tag, body, query, response, status,
-                                    errors, media or {}, headers))
+                                    errors, media or {}, headers, reads or method == "GET"))
         return view
     return decorate
 

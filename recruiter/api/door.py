@@ -13,7 +13,7 @@ from flask import Response, g, request
 
 from ..extensions import db, limiter
 from ..services.tokens import authenticate
-from .core import bp, problem
+from .core import OPERATIONS, bp, problem
 
 READS = ("GET", "HEAD", "OPTIONS")
 RATE = "600 per minute"
@@ -26,6 +26,15 @@ def _token_key() -> str:
 
 
 limiter.limit(RATE, key_func=_token_key, exempt_when=lambda: request.path in PUBLIC)(bp)
+
+
+def _reads() -> bool:
+    """The request changes nothing: a GET, or a POST its endpoint declares a read (an export)."""
+    if request.method in READS:
+        return True
+    name = (request.endpoint or "").removeprefix(f"{bp.name}.")
+    return any(op.reads and op.function.__name__ == name and op.method == request.method
+               for op in OPERATIONS)
 
 
 @bp.before_app_request
@@ -44,7 +53,7 @@ def _authenticate() -> Response | None:
                        **{"WWW-Authenticate": 'Bearer realm="recruiter"'})
     db.session.commit()  # when it was last used
     g.api_token = token
-    if request.method not in READS and token.scope != "write":
+    if token.scope != "write" and not _reads():
         return problem(403, "Forbidden", "This token may only read; make a write token for "
                        "changes.")
     return None

@@ -49,12 +49,15 @@ def replay_or_run(run: Callable[[], Response]) -> Response:
                            location="header")
         response = Response(kept.body, status=kept.status, mimetype="application/json")
         response.headers["Idempotent-Replayed"] = "true"
+        if kept.location:
+            response.headers["Location"] = kept.location
         return response
     response = run()
     if response.status_code < 300 and response.mimetype == "application/json":
         db.session.add(IdempotentRequest(token_id=token_id, key=key, request_sha256=fingerprint,
                                          status=response.status_code,
-                                         body=response.get_data(as_text=True)))
+                                         body=response.get_data(as_text=True),
+                                         location=response.headers.get("Location")))
         try:
             db.session.flush()
         except IntegrityError:

@@ -98,7 +98,7 @@ def _operation(op: Operation, path_names: list[str], refs: dict) -> dict[str, An
     if content:
         success["content"] = content
     statuses = {401, 429, *op.errors}
-    if op.method != "GET":
+    if not op.reads:  # a read token may not
         statuses.add(403)
     if op.body is not None or op.query is not None or "Idempotency-Key" in op.headers:
         statuses.add(422)

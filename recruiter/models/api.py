@@ -47,6 +47,7 @@ class IdempotentRequest(db.Model):
     request_sha256: Mapped[str] = mapped_column(String(64))  # method, path and body
     status: Mapped[int] = mapped_column(Integer)
     body: Mapped[str] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(2000))  # a 201's Location, replayed
     created_at: Mapped[created]
 
     __table_args__ = (UniqueConstraint("token_id", "key"),)

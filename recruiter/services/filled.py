@@ -23,6 +23,7 @@ from ..errors import RecruiterError
 from ..models import Application, Letter, Member, Position
 from .letters import refresh_letters
 from .outcomes import change_outcome, decline_pending, pending_applications, set_openings
+from .webhooks.letters import letters_ready
 
 _CHUNK = 500
 
@@ -92,7 +93,8 @@ def mark_filled(session: Session, position: Position, external_ids: Sequence[str
     newly = []
     for application in hires:
         if application.id not in hired_now:
-            change_outcome(session, application, "hired", by=by, confirmed=True)
+            change_outcome(session, application, "hired", by=by, confirmed=True,
+                           announce=False)  # once, below, with the letters drafted
             newly.append(application.id)
     declined = 0
     if decline_others:
@@ -106,14 +108,6 @@ def mark_filled(session: Session, position: Position, external_ids: Sequence[str
         select(func.count()).select_from(Letter)
         .join(Application, Application.id == Letter.application_id)
         .where(Application.position_id == position.id, Letter.status == "draft")) or 0
-    _letters_ready(session, position)
+    letters_ready(session, position)  # once, now that the letters are drafted
     return Filled(tuple(newly), declined, openings_from, position.openings, to_review, drafted)
 
-
-def _letters_ready(session: Session, position: Position) -> None:
-    """``position.letters_ready`` to webhook endpoints, when the webhooks module is there."""
-    try:
-        from .webhooks import letters_ready
-    except ImportError:  # webhooks out are built alongside; without them nothing to emit
-        return
-    letters_ready(session, position)

@@ -160,8 +160,13 @@ def plan_outcome(session: Session, application: Application, outcome: str, *,
 
 def change_outcome(session: Session, application: Application, outcome: str, *,
                    by: Member | None = None, confirmed: bool = False,
-                   raise_openings: bool = False, replace: int | None = None) -> Plan:
+                   raise_openings: bool = False, replace: int | None = None,
+                   announce: bool = True) -> Plan:
     """Set an outcome through the table, with its effects on letters; flushes, never commits.
+
+    ``announce``: when this change fills the position, tell the webhook endpoints that its
+    letters are ready. A caller that goes on changing the position (the API's "filled" call
+    declines the others next) passes False and tells them once, when it is done.
 
     Raises OutcomeNeedsConfirmation (with the plan) when every opening is taken and neither
     ``raise_openings`` nor ``replace`` was chosen, or when the plan needs a person's
@@ -191,7 +196,7 @@ def change_outcome(session: Session, application: Application, outcome: str, *,
     follow_hires(session, position)
     bump_review(session, position.id)
     session.flush()
-    if position.status == "filled" and not was_filled:  # once per review version
+    if announce and position.status == "filled" and not was_filled:
         letters_ready(session, position)
     return plan
 
