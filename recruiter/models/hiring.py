@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -43,6 +43,8 @@ class Position(db.Model):
     # (services/review.py keys its cache on it, never on sums of the data).
     review_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     differentiator: Mapped[str] = mapped_column(Text, default="")
+    # The differentiator in other languages than the organization's own: {"fr": "..."}.
+    differentiator_in: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     differentiator_revision: Mapped[int] = mapped_column(Integer, default=0)
     boilerplate_id: Mapped[int | None] = mapped_column(ForeignKey("boilerplate.id"))
     hire_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

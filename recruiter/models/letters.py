@@ -60,6 +60,9 @@ class Letter(db.Model):
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A boilerplate that fails for this candidate: the letter shows why, no page fails.
     render_error: Mapped[str | None] = mapped_column(Text)
+    # The language the letter is written in: its candidate's, or the organization's when the
+    # boilerplate has no version in the candidate's (a warning says so). None before 0014.
+    language: Mapped[str | None] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(Text, default="")
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str] = mapped_column(Text, default="")

@@ -35,6 +35,8 @@ class Organization(db.Model):
     locale: Mapped[str] = mapped_column(String(16), default="en")
     sender_name: Mapped[str] = mapped_column(String(200), default="")
     sender_title: Mapped[str] = mapped_column(String(200), default="")
+    # The sender's title in other languages than the organization's own: {"fr": "..."}.
+    sender_title_in: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     sender_email: Mapped[str] = mapped_column(String(320), default="")
     retention_months: Mapped[int] = mapped_column(Integer, default=12)
     send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
@@ -130,6 +132,9 @@ class BoilerplateVersion(db.Model):
         ForeignKey("boilerplate.id", ondelete="CASCADE"), index=True
     )
     number: Mapped[int] = mapped_column(Integer)
+    # The language this version is written in ("en", "fr", ...): a boilerplate has a line of
+    # versions per language, and a letter uses the newest in its candidate's language.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[created]
@@ -137,4 +142,6 @@ class BoilerplateVersion(db.Model):
 
     boilerplate: Mapped[Boilerplate] = relationship(back_populates="versions")
 
-    __table_args__ = (UniqueConstraint("boilerplate_id", "number"),)
+    __table_args__ = (UniqueConstraint("boilerplate_id", "number"),
+                      Index("ix_boilerplate_version_language", "boilerplate_id", "language",
+                            "number"))
