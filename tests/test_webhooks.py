@@ -454,3 +454,12 @@ def test_a_letter_left_by_a_dead_worker_is_told_in_doubt_then_resolved(  # noqa:
     db.commit()
     [cancelled] = receiver.events("letter.cancelled")
     assert (cancelled["data"]["state"], cancelled["data"]["reason"]) == ("cancelled", "resolved")
+
+
+def test_a_closed_port_is_told_in_words() -> None:
+    """Nothing listening: the delivery log says so in a sentence, not an exception's repr."""
+    from live_serve import free_port
+
+    status, error = deliver.post(f"http://127.0.0.1:{free_port()}/hook", True, b"{}", {}, 5)
+    assert status is None
+    assert error == "connection refused: nothing listens at that address and port"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -115,6 +116,10 @@ def post(url: str, allow_private: bool, body: bytes, headers: dict[str, str],
         status = response.status
     except TimeoutError:
         return None, f"no answer within {timeout:g} s"
+    except ConnectionRefusedError:
+        return None, "connection refused: nothing listens at that address and port"
+    except ssl.SSLError as exc:
+        return None, f"TLS failed: {exc.reason or exc}"[:300]
     except (OSError, http.client.HTTPException) as exc:
         return None, f"{type(exc).__name__}: {exc}"[:300]
     finally:
