@@ -46,13 +46,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from recruiter.services import mail, workers  # noqa: E402
-from recruiter.services.boilerplates import shipped_for_stage  # noqa: E402
 from recruiter.services.importing import parse_candidates  # noqa: E402
 from recruiter.services.rendering import (  # noqa: E402
     CandidateFields,
     LetterContext,
     render_letter,
 )
+from recruiter.services.shipped import shipped_for_stage  # noqa: E402
 
 CSV = Path(__file__).resolve().parent.parent / "recruiter" / "demo" / "vancouver.csv"
 NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)

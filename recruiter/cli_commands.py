@@ -17,7 +17,7 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from .cli_serve import serve
-from .cli_support import friendly, friendly_command, one_line
+from .cli_support import friendly, friendly_command, one_line, stateless
 from .errors import RecruiterError
 from .extensions import db
 
@@ -72,12 +72,34 @@ def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
                              "\"Feedback=ignored\". Repeatable.")(func)
 
 
+def _language_pairs(ctx: click.Context, param: click.Parameter,
+                    pairs: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """LANG TEXT pairs as {primary subtag: text}: each language once, each text one line."""
+    from .services.languages import primary
+    from .services.translations import check_language_tag
+
+    found: dict[str, str] = {}
+    for raw, text in pairs:
+        try:
+            code = primary(check_language_tag(raw))
+        except RecruiterError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+        if code in found:
+            raise click.BadParameter(f"{code} is given twice.", ctx, param)
+        found[code] = one_line(ctx, param, text) or ""
+    return found
+
+
 @click.command("merge")
 @click.argument("candidates", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--position", "position", required=True, help="The position's title.",
               callback=one_line)
 @click.option("--differentiator", default="", help="What set the hire apart, in one phrase.",
               callback=one_line)
+@click.option("--differentiator-in", "differentiators_in", nargs=2, multiple=True,
+              metavar="LANG TEXT", callback=_language_pairs,
+              help="The differentiator in another language, for the rows in that language, "
+                   "e.g. --differentiator-in fr \"une solide expérience\". Repeatable.")
 @click.option("--format", "fmt", type=click.Choice(["pdf", "eml", "txt"]), default="pdf",
               show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
@@ -89,26 +111,35 @@ def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
 @click.option("--sender", "sender_name", default="The hiring team", show_default=True,
               callback=one_line)
 @click.option("--sender-title", default="", callback=one_line)
+@click.option("--sender-title-in", "sender_titles_in", nargs=2, multiple=True,
+              metavar="LANG TEXT", callback=_language_pairs,
+              help="The sender's title in another language. Repeatable.")
 @click.option("--sender-email", default="hiring@example.com", show_default=True,
               callback=one_line)
 @click.option("--page-size", type=click.Choice(["A4", "letter"]), default="A4",
               show_default=True)
 @_mapping_options
-@friendly
-def merge_command(candidates: Path, position: str, differentiator: str, fmt: str, out: Path,
+@stateless
+def merge_command(candidates: Path, position: str, differentiator: str,
+                  differentiators_in: dict[str, str], fmt: str, out: Path,
                   template: str | None, skip_invalid: bool, org_name: str, sender_name: str,
-                  sender_title: str, sender_email: str, page_size: str,
-                  maps: tuple[str, ...], map_values: tuple[str, ...], openings: int) -> None:
-    """Write one letter per declined candidate, and index.csv. Needs no database."""
+                  sender_title: str, sender_titles_in: dict[str, str], sender_email: str,
+                  page_size: str, maps: tuple[str, ...], map_values: tuple[str, ...],
+                  openings: int) -> None:
+    """Write one letter per declined candidate, each in its row's language, and index.csv.
+
+    Needs no database.
+    """
     from .services.ats import mapping_from_options
     from .services.merge import Sender, merge
 
     mapping = mapping_from_options(maps, map_values)
     sender = Sender(organization=org_name, name=sender_name, title=sender_title,
-                    email=sender_email)
+                    email=sender_email, title_in=tuple(sorted(sender_titles_in.items())))
     summary = merge(candidates.read_bytes(), position=position, differentiator=differentiator,
                     fmt=fmt, out=out, template=template, skip_invalid=skip_invalid,
-                    sender=sender, page_size=page_size, mapping=mapping, openings=openings)
+                    sender=sender, page_size=page_size, mapping=mapping, openings=openings,
+                    differentiator_in=differentiators_in)
     for line in summary.invalid_rows:
         click.echo(f"Skipped invalid: {line}")
     for line in summary.skipped:

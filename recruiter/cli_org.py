@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import click
 from flask.cli import AppGroup
 
 from .cli_support import ORG_HELP, admin_named, friendly_command, one_line, pick_organization
 from .extensions import db
-from .services.organization import FIELDS, update_organization
+from .services.organization import FIELDS, TITLES_IN, titles_in, update_organization
 
 org = AppGroup("org", help="Show and change the organization's letterhead, sender and rules.")
+
+
+def _pairs(ctx: click.Context, param: click.Parameter,
+           pairs: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
+    """Click callback: each LANG and TEXT of a repeated pair is one line."""
+    return [(one_line(ctx, param, code) or "", one_line(ctx, param, text) or "")
+            for code, text in pairs]
 
 
 @org.command("show", short_help="Print every setting, one per line.")
@@ -21,6 +30,9 @@ def show(org_name: str | None) -> None:
         value = (" / ".join(organization.address_lines) if field == "address"
                  else getattr(organization, field))
         click.echo(f"{field}: {str(value).lower() if isinstance(value, bool) else value}")
+        if field == "sender_title":
+            for code, title in titles_in(organization).items():
+                click.echo(f"{TITLES_IN}.{code}: {title}")
 
 
 @org.command("set", short_help="Change the settings given (all or nothing).")
@@ -32,6 +44,10 @@ def show(org_name: str | None) -> None:
 @click.option("--sender-name", default=None, callback=one_line,
               help="The person who signs the letters.")
 @click.option("--sender-title", default=None, callback=one_line, help="Their title.")
+@click.option("--sender-title-in", "sender_title_in", type=(str, str), multiple=True,
+              callback=_pairs, metavar="LANG TEXT",
+              help="Their title in another language, e.g. --sender-title-in fr "
+                   "\"Directrice des opérations\"; repeatable; an empty TEXT removes it.")
 @click.option("--sender-email", default=None, callback=one_line,
               help="The From address of every email letter; letters cannot be sent without it.")
 @click.option("--timezone", default=None, callback=one_line,
@@ -49,7 +65,10 @@ def show(org_name: str | None) -> None:
 def set_(org_name: str | None, by_email: str | None, **given: object) -> None:
     """Change the settings given; all or nothing, audit-logged with the field names."""
     organization = pick_organization(org_name)
+    titles = cast(list[tuple[str, str]], given.pop(TITLES_IN, None) or [])
     values = {field: value for field, value in given.items() if value is not None}
+    if titles:
+        values[TITLES_IN] = dict(titles)
     if isinstance(values.get("address"), str):
         values["address"] = "\n".join(line.strip() for line in values["address"].split(" / "))
     changed = update_organization(db.session, organization, values,

@@ -23,16 +23,17 @@ from .services.accounts import find_organization
 from .services.text import single_line_problem
 
 
-def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
+def friendly(func: Callable[..., Any], *, database: bool = True) -> Callable[..., Any]:
     """Turn a RecruiterError into one clear message and a non-zero exit, rolling back.
 
-    A command with an app (every one but `merge`) first makes sure of the database: a fresh
-    instance's is set up, an outdated one is named with the command that updates it.
+    A command that uses the database first makes sure of it: a fresh instance's is set up, an
+    outdated one is named with the command that updates it. ``database=False`` (`merge`)
+    never looks at it, whatever state it is in.
     """
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            if has_app_context() and (done := ensure_schema()):
+            if database and has_app_context() and (done := ensure_schema()):
                 click.echo(done, err=True)
             return func(*args, **kwargs)
         except CandidateImportError as exc:
@@ -45,6 +46,11 @@ def friendly(func: Callable[..., Any]) -> Callable[..., Any]:
             _rollback()
             raise click.ClickException(str(exc)) from exc
     return wrapper
+
+
+def stateless(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``friendly`` for a command that needs no database (`merge`)."""
+    return friendly(func, database=False)
 
 
 def _rollback() -> None:

@@ -212,3 +212,29 @@ def test_approving_every_letter_confirms_the_count_and_the_warnings(api: Api, db
     db.expire_all()
     assert db.scalars(select(AuditEvent).where(
         AuditEvent.action == "letters.approved_all")).one().payload["letters"] == LETTERS
+
+
+def test_approving_all_cancels_a_second_letter_to_the_same_person(api: Api, db) -> None:  # noqa: ANN001
+    """Two letters to one address: approve-all cancels the later one and counts it.
+
+    The address was changed past the import, as a second writer would; the last check at
+    approval finds it.
+    """
+    letters = api.letters()
+    checks = sorted({f["check"] for x in letters for f in x["findings"]
+                     if f["severity"] == "warning"})
+    emailed = [x for x in (db.get(Letter, int(y["id"])) for y in letters)
+               if x.application.candidate.email]
+    first, later = emailed[0], emailed[1]
+    later.application.candidate.email = first.application.candidate.email
+    db.commit()
+    no_note = [int(x["id"]) for x in letters if any(f["check"] == "empty-note"
+                                                    for f in x["findings"])]
+    path = f"/positions/{api.position.id}/letters/approve"
+    response = api.call("POST", path, json={"expected_count": LETTERS, "acknowledged": checks,
+                                            "without_note": no_note})
+    assert response.status_code == 200, response.json
+    assert response.json == {"approved": LETTERS - 1, "cancelled": 1}
+    after = {x["id"]: x for x in api.letters()}
+    assert after[str(later.id)]["status"] == "cancelled" and after[str(later.id)]["cancel_reason"]
+    assert after[str(first.id)]["status"] == "approved"

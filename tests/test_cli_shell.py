@@ -83,3 +83,10 @@ def test_an_outdated_database_is_named_with_the_command_that_updates_it(shell) -
     assert "Traceback" not in result.output
     with sqlite3.connect(database) as conn:  # nothing was changed behind the operator's back
         assert conn.execute("SELECT count(*) FROM member").fetchone()[0] == 1
+    # `merge` needs no database: an outdated one next to it does not stop it.
+    demo = Path(__file__).resolve().parent.parent / "recruiter" / "demo" / "vancouver.csv"
+    out = database.parent / "letters-out"
+    merged = run("merge", str(demo), "--position", "Operations Coordinator", "--format", "txt",
+                 "--out", str(out))
+    assert merged.exit_code == 0, merged.output
+    assert "29 letters written" in merged.output and len(list(out.glob("*.txt"))) == 29

@@ -484,7 +484,7 @@ def test_browser_import_of_an_ats_export(client, db, login, tmp_path: Path) -> N
     for letter in live:
         name = letter.application.candidate.full_name
         assert_no_secret(letter.text + letter.html + letter.subject, f"letter of {name}")
-        assert ("interviewing" in letter.text) == (name in INTERVIEWED), name
+        assert ("interview process" in letter.text) == (name in INTERVIEWED), name
         pdf = client.get(f"/letters/{letter.id}/letter.pdf")
         assert pdf.status_code == 200
         assert_no_secret(pdf_text(pdf.data, tmp_path), f"PDF of {name}")

@@ -38,11 +38,21 @@ def by_name(letters: list[Letter]) -> dict[str, Letter]:
     return {x.application.candidate.full_name: x for x in letters}
 
 
+WRITTEN_NOTES = (
+    "The write-up of the cold-chain audit showed real care for the people doing the work.",
+    "Your plan for the spring stocktake turned a week of overtime into two calm evenings.",
+    "The way you rebuilt the loading-dock schedule around the ferry timetable impressed us.",
+)
+
+
 def write_empty_notes(db, letters: list[Letter]) -> None:  # noqa: ANN001
     for name, letter in by_name(letters).items():
         if name in EMPTY_NOTES:
             app = letter.application
-            save_note(db, app, f"{name}'s portfolio of warehouse audits was thorough.",
+            # Two sentences, as the notes page asks: a one-liner now reads as a colder letter;
+            # each person's own, or the near-duplicate check would rightly object.
+            save_note(db, app, f"{name}'s portfolio of warehouse audits was thorough. "
+                      + WRITTEN_NOTES[len(name) % len(WRITTEN_NOTES)],
                       base_revision=app.note_revision, by=None)
     db.commit()
 
@@ -75,7 +85,7 @@ def test_refresh_makes_one_draft_per_declined_candidate(db, make_position):
     assert "rebuilding the shift roster" in daniel.text
     assert "rebuilding the shift roster" in daniel.html
     assert "aviation operations experience" in daniel.text
-    assert "We received 30 applications and interviewed" in " ".join(daniel.text.split())
+    assert "We read all 30 applications closely" in " ".join(daniel.text.split())
     assert daniel.boilerplate_version.boilerplate.name == "interviewed"
     assert by_name(letters)["Liam O'Brien"].boilerplate_version.boilerplate.name \
         == "not-interviewed"

@@ -11,7 +11,6 @@ import pytest
 
 from recruiter.errors import AddressError
 from recruiter.services import mail as mail_service
-from recruiter.services.boilerplates import shipped_for_stage
 from recruiter.services.mail import (
     Envelope,
     Mail,
@@ -29,6 +28,7 @@ from recruiter.services.rendering import (
     LetterContext,
     render_letter,
 )
+from recruiter.services.shipped import shipped_for_stage
 
 
 def envelope(**changes: str) -> Envelope:

@@ -192,7 +192,8 @@ def test_invalid_note_is_refused_and_kept(client, db, login, make_position):
     assert long_note in page.text
     field = page.text.split(f'id="note-{application.id}"')[1].split("</div>")[0]
     assert 'aria-invalid="true"' in field and "5,000" in field  # the box says what is wrong
-    assert f'aria-describedby="note-{application.id}-error"' in field
+    described = field.split('aria-describedby="')[1].split('"')[0].split()
+    assert f"note-{application.id}-error" in described  # with the length gauge, the guidance
     db.expire_all()
     assert db.get(Application, application.id).note == before
 

@@ -7,7 +7,6 @@ from datetime import date
 import pytest
 
 from recruiter.errors import TemplateError
-from recruiter.services.boilerplates import shipped_boilerplates
 from recruiter.services.rendering import (
     Boilerplate,
     CandidateFields,
@@ -15,6 +14,7 @@ from recruiter.services.rendering import (
     check_template,
     render_letter,
 )
+from recruiter.services.shipped import shipped_boilerplates
 
 
 def context(**overrides) -> LetterContext:  # noqa: ANN003

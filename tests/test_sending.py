@@ -372,8 +372,8 @@ def _set_boilerplate(db, org: Organization, name: str, body: str) -> None:  # no
     bp = db.scalar(select(Boilerplate).where(Boilerplate.organization_id == org.id,
                                              Boilerplate.name == name))
     current = bp.current
-    bp.versions.append(BoilerplateVersion(number=current.number + 1, subject=current.subject,
-                                          body=body))
+    number = max(v.number for v in bp.versions) + 1  # numbers run across languages
+    bp.versions.append(BoilerplateVersion(number=number, subject=current.subject, body=body))
     db.commit()
 
 

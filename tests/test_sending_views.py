@@ -49,9 +49,13 @@ def _approved(client: FlaskClient, login, make_position, *, full: bool = False):
     """A signed-in manager and a position with every letter approved (the small one)."""
     member = login("manager")
     position = make_position(org=member.organization, csv=None if full else SMALL)
-    assert _as(client, "GET", f"/positions/{position.id}/letters").status_code == 200
+    page = _as(client, "GET", f"/positions/{position.id}/letters")
+    assert page.status_code == 200
+    # Each letter without a note is confirmed on its own (the full batch has two).
+    without_note = re.findall(r'name="without_note" value="(\d+)"', page.text)
     response = _as(client, "POST", f"/positions/{position.id}/letters/approve",
-                   data={"expected_count": str(LETTERS if full else FEW), "acknowledge": "y"})
+                   data={"expected_count": str(LETTERS if full else FEW), "acknowledge": "y",
+                         "without_note": without_note})
     assert response.status_code == 302
     return member, position
 

@@ -6,7 +6,7 @@ date first (as an editor's page view does), a read token sees the letters as sto
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from flask import Response, current_app, g
 from pydantic import Field
@@ -37,6 +37,7 @@ Life = Literal["draft", "approved", "frozen", "held", "scheduled", "queued", "se
                "failed", "in_doubt", "cancelled"]
 CheckName = Line  # a finding's check, e.g. "risky-wording"
 SHA256 = r"^[0-9a-f]{64}$"
+LetterId = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,9}$")]  # a letter's `id`
 
 
 class FindingOut(Model):
@@ -105,7 +106,13 @@ class ApproveAllIn(Model):
                                 "reviewed: a different number is refused.")
     acknowledged: list[CheckName] = Field(
         default_factory=list, max_length=100,
-        description="The checks of the warnings you accept, across the letters.")
+        description="The checks of the warnings you accept, across the letters. An empty "
+                    "note (`empty-note`) is accepted letter by letter, in `without_note`.")
+    without_note: list[LetterId] = Field(
+        default_factory=list, max_length=100_000,
+        description="The id of every draft letter without a note (an `empty-note` "
+                    "warning), each confirmed to go without a personal paragraph: a letter "
+                    "left out is refused, and each letter's approval records it.")
 
 
 class ApproveAllOut(Model):
@@ -175,12 +182,14 @@ def list_letters(position_id: int, query: PageQuery) -> LetterList:
 def approve_letters(position_id: int, body: ApproveAllIn) -> ApproveAllOut:
     """Approve every open letter of a position.
 
-    Refused when any letter has an error, when a warning's check is not acknowledged, or
-    when `expected_count` is not the number of open letters.
+    Refused when any letter has an error, when a warning's check is not acknowledged, when
+    a draft without a note is not in `without_note`, or when `expected_count` is not the
+    number of open letters.
     """
     count = approval.approve_all(db.session, position_of(position_id), actor(),
                                  expected_count=body.expected_count,
-                                 acknowledge_warnings=set(body.acknowledged))
+                                 acknowledge_warnings=set(body.acknowledged),
+                                 without_note={int(i) for i in body.without_note})
     return ApproveAllOut(approved=count, cancelled=body.expected_count - count)
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from ..extensions import db
 from ..models import Organization
+from ..services.organization import titles_in
 from .core import Model, Timestamp, endpoint, organization_id
 
 
@@ -15,6 +18,9 @@ class OrganizationOut(Model):
     address: list[str]
     sender_name: str
     sender_title: str
+    sender_title_in: dict[str, str] = Field(description="The sender's title in other languages "
+                                            "than the organization's, by language: "
+                                            "{\"fr\": \"...\"}.")
     sender_email: str
     timezone: str
     locale: str
@@ -30,6 +36,7 @@ def get_organization() -> OrganizationOut:
     return OrganizationOut(
         id=str(org.id), name=org.name, address=org.address.splitlines(),
         sender_name=org.sender_name, sender_title=org.sender_title,
+        sender_title_in=titles_in(org),
         sender_email=org.sender_email, timezone=org.timezone, locale=org.locale,
         send_rate_per_minute=org.send_rate_per_minute, retention_months=org.retention_months,
         created_at=org.created_at)

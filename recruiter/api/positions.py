@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 from sqlalchemy import func, select
 
+from ..errors import RecruiterError
 from ..extensions import db
 from ..models import Application, Organization, Position
 from ..services.outcomes import set_openings
 from ..services.positions import create_position, get_position, set_differentiator
+from ..services.translations import check_language_tag, set_differentiators_in
 from .core import (
     ID,
     Line,
@@ -28,6 +30,24 @@ from .core import (
 POSITION = "/positions/" + ID.format("position_id")
 
 
+def _tag(value: str) -> str:
+    try:
+        return check_language_tag(value)
+    except RecruiterError as exc:
+        raise ValueError(str(exc)) from None
+
+
+LanguageTag = Annotated[str, Field(min_length=2, max_length=16,
+                                   pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$"),
+                        AfterValidator(_tag)]
+Differentiators = Annotated[
+    dict[LanguageTag, Annotated[Line, Field(max_length=300)]],
+    Field(max_length=50, description="The differentiator in other languages than the "
+          "organization's, by language tag (stored by its primary subtag: \"fr-CA\" is "
+          "\"fr\"): {\"fr\": \"...\"}. An empty text removes that language; languages left "
+          "out stay as they are.")]
+
+
 class PositionIn(Model):
     """A position to open."""
 
@@ -36,12 +56,14 @@ class PositionIn(Model):
     openings: int = Field(1, ge=1, le=1000)
     differentiator: Line = Field("", max_length=300, description="What set the hire apart, "
                                  "in one sentence; it goes into every letter.")
+    differentiator_in: Differentiators | None = None
 
 
 class PositionChange(Model):
     """What may change on a position; fields left out stay as they are."""
 
     differentiator: Line | None = Field(None, max_length=300)
+    differentiator_in: Differentiators | None = None
     openings: int | None = Field(None, ge=1, le=1000)
 
 
@@ -54,6 +76,8 @@ class PositionOut(Model):
     status: Literal["open", "filled", "closed"]
     openings: int
     differentiator: str
+    differentiator_in: dict[str, str] = Field(description="The differentiator in other "
+                                              "languages than the organization's, by language.")
     applications: int
     hired: int
     created_at: Timestamp
@@ -88,7 +112,9 @@ def position_out(position: Position, counts: tuple[int, int] | None = None) -> P
     return PositionOut(
         id=str(position.id), title=position.title, location=position.location,
         status=position.status, openings=position.openings,
-        differentiator=position.differentiator, applications=applications, hired=hired,
+        differentiator=position.differentiator,
+        differentiator_in=dict(sorted((position.differentiator_in or {}).items())),
+        applications=applications, hired=hired,
         created_at=position.created_at, filled_at=position.filled_at)
 
 
@@ -127,6 +153,8 @@ def open_position(body: PositionIn) -> Reply:
                                openings=body.openings)
     if body.differentiator:
         set_differentiator(db.session, position, body.differentiator, by=actor())
+    if body.differentiator_in:
+        set_differentiators_in(db.session, position, body.differentiator_in, by=actor())
     return Reply(position_out(position, (0, 0)), 201,
                  {"Location": f"/api/v1/positions/{position.id}"})
 
@@ -140,7 +168,7 @@ def read_position(position_id: int) -> PositionOut:
 @endpoint("PATCH", POSITION, tag="positions", body=PositionChange, response=PositionOut,
           errors=(404,))
 def change_position(position_id: int, body: PositionChange) -> PositionOut:
-    """Change the differentiator or the number of openings.
+    """Change the differentiator (in any language) or the number of openings.
 
     Letters rendered from the old differentiator drop back to draft; openings never go below
     the number of hires.
@@ -148,6 +176,8 @@ def change_position(position_id: int, body: PositionChange) -> PositionOut:
     position = position_of(position_id)
     if body.differentiator is not None:
         set_differentiator(db.session, position, body.differentiator, by=actor())
+    if body.differentiator_in is not None:
+        set_differentiators_in(db.session, position, body.differentiator_in, by=actor())
     if body.openings is not None:
         set_openings(db.session, position, body.openings, by=actor())
     return position_out(position)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField, SubmitField, TextAreaField
+from wtforms import HiddenField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from . import single_line
@@ -41,5 +41,6 @@ class BoilerplateForm(FlaskForm):
                            render_kw={"form": "editor"})
     application = SelectField("Candidate", coerce=_optional_int, validate_choice=False,
                               render_kw={"form": "editor"})
+    language = HiddenField()  # the version's language; the editor's selector sets it
     preview = SubmitField("Preview")
     save = SubmitField("Save as a new version")

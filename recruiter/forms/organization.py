@@ -60,6 +60,23 @@ class OrganizationForm(FlaskForm):
                     "mail provider for its limit.")
 
 
+def organization_form(languages: list[str], names: dict[str, str], obj: object,
+                      titles: dict[str, str]) -> OrganizationForm:
+    """The settings form with the sender's title in each other language (``title_in_fr``...)."""
+
+    class Form(OrganizationForm):
+        pass
+
+    for code in languages:
+        setattr(Form, f"title_in_{code}", StringField(
+            f"Their title in {names[code]}", default=titles.get(code, ""),
+            validators=[Length(max=200), single_line],
+            description=f"Under the signature of letters written in {names[code]}."))
+    form = Form(obj=obj)
+    form.languages = list(languages)  # type: ignore[attr-defined]
+    return form
+
+
 class TokenForm(FlaskForm):
     """A new API token: what it is for, and whether it may change things."""
 

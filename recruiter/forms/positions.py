@@ -23,13 +23,34 @@ from wtforms.validators import (
     ValidationError,
 )
 
+from ..errors import RecruiterError
 from ..models import STAGES
 from ..services import ats
 from ..services.ats import ImportMapping
+from ..services.languages import display_name, normalise
+from ..services.translations import check_language_tag
 from . import options, single_line
 
 AUTO_BOILERPLATE = "auto"
 MAX_UPLOAD = 20 * 1024 * 1024
+# Offered by name in the candidate form; any other language tag is kept when it is stored.
+COMMON_LANGUAGES = ("ar", "de", "en", "es", "fr", "hi", "it", "ja", "ko", "nl", "pl", "pt",
+                    "ru", "sv", "tr", "uk", "vi", "zh")
+
+
+def _language_tag(form: object, field: SelectField) -> None:
+    try:
+        check_language_tag(field.data)
+    except RecruiterError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def language_choices(field: SelectField, *stored: str | None) -> None:
+    """Common languages by name, plus the stored and the organization's (``fr-CA`` as is)."""
+    codes = {normalise(code) for code in (*COMMON_LANGUAGES, *stored) if normalise(code)}
+    field.choices = options(sorted(
+        ((code, display_name(code) + (f" ({code})" if "-" in code else "")) for code in codes),
+        key=lambda pair: pair[1]))
 
 
 
@@ -102,7 +123,10 @@ class CandidateForm(FlaskForm):
     region = StringField("Region or state", validators=[Length(max=200), single_line])
     postal_code = StringField("Postal code", validators=[Length(max=40), single_line])
     country = StringField("Country", validators=[Length(max=200), single_line])
-    language = StringField("Language", default="en", validators=[Length(max=16), single_line])
+    language = SelectField("Language", validators=[DataRequired(), _language_tag],
+                           validate_choice=False,
+                           description="The letter is written in it when its boilerplate has "
+                                       "a version in this language.")
     stage = SelectField("Stage reached", choices=options((s, s.title()) for s in STAGES))
     channel = SelectField("Send by", choices=options([
         ("auto", "Email when there is an address"), ("email", "Email"), ("post", "Post")]))
@@ -120,6 +144,24 @@ class DifferentiatorForm(FlaskForm):
         "What set the person you hired apart", validators=[Length(max=300)],
         description="One job-related, verifiable phrase, for example \u201chands-on aviation "
                     "operations experience\u201d. Never name the person you hired.")
+
+
+def differentiator_form(languages: list[str], written: Mapping[str, str],
+                        names: Mapping[str, str]) -> DifferentiatorForm:
+    """The differentiator form with one more field per other language (``in_fr``...)."""
+
+    class Form(DifferentiatorForm):
+        pass
+
+    for code in languages:
+        setattr(Form, f"in_{code}", TextAreaField(
+            f"Differentiator in {names[code]}", validators=[Length(max=300)],
+            default=written.get(code, ""),
+            description=f"The same phrase, as the letters in {names[code]} say it. "
+                        "Leave empty to remove it."))
+    form = Form()
+    form.languages = list(languages)  # type: ignore[attr-defined]
+    return form
 
 
 class OutcomeForm(FlaskForm):

@@ -25,6 +25,11 @@ from ._base import UTCDateTime, created, intpk, org_fk
 ROLES = ("admin", "manager", "auditor")
 
 
+def _primary(code: str | None) -> str:
+    """A language's primary subtag, lower-cased (services/languages.py ``primary``)."""
+    return (code or "").strip().replace("_", "-").split("-")[0].lower()
+
+
 class Organization(db.Model):
     """The employer; every other row belongs to one."""
 
@@ -115,13 +120,32 @@ class Boilerplate(db.Model):
         back_populates="boilerplate", order_by="BoilerplateVersion.number",
         cascade="all, delete-orphan",
     )
+    organization: Mapped[Organization] = relationship(viewonly=True)
 
     __table_args__ = (UniqueConstraint("organization_id", "name"),)
 
     @property
     def current(self) -> BoilerplateVersion:
-        """The newest version."""
-        return self.versions[-1]
+        """The newest version in the organization's language (else the newest of any).
+
+        What the editor shows and saves over, what positions default to and what a letter
+        uses when its candidate's language has no version of its own.
+        """
+        own = _primary(self.organization.locale if self.organization else "") or "en"
+        return self.version_in(own) or self.versions[-1]
+
+    def version_in(self, language: str | None) -> BoilerplateVersion | None:
+        """The newest version whose language is ``language`` (by primary subtag), or None."""
+        wanted = _primary(language)
+        for version in reversed(self.versions):
+            if _primary(version.language) == wanted:
+                return version
+        return None
+
+    @property
+    def languages(self) -> list[str]:
+        """The languages (primary subtags) that have a version, sorted."""
+        return sorted({_primary(v.language) or "en" for v in self.versions})
 
 
 class BoilerplateVersion(db.Model):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
@@ -14,9 +15,12 @@ from sqlalchemy.orm import Session
 from ..errors import RecruiterError
 from ..models import Letter, Member, Position
 from . import audit, checks, rechecks
+from .languages import display_name, org_language, primary, typography
+from .letter_language import fallback_titles, language_findings
 from .letters import (
     LOCKED,
     OPEN,
+    _session,
     boilerplate_for,
     clear_approval,
     context_for,
@@ -36,33 +40,52 @@ def _facts(position: Position) -> checks.BatchFacts:
     return checks.BatchFacts(
         differentiator=position.differentiator, hire_names=names,
         hire_email=hire.candidate.email if hire else None,
-        retention_months=org.retention_months,
-        language=(org.locale or "en").replace("_", "-").split("-")[0])
+        retention_months=org.retention_months, language=org_language(org))
 
 
 def letter_findings(position: Position, letters: Iterable[Letter]
                     ) -> dict[int, list[checks.Finding]]:
-    """The check findings of each letter that is not cancelled, by letter id."""
+    """The check findings of each letter that is not cancelled, by letter id.
+
+    Each letter is checked in its own language, and told when it is not in its candidate's
+    language or lacks a translation its language needs (``letter_language.language_findings``).
+    """
     letters = [letter for letter in letters if letter.status != "cancelled"]
+    if not letters:
+        return {}
+    org = organization_of(position)
+    languages = {letter.id: letter.language or org_language(org) for letter in letters}
     under_check = [
         checks.LetterUnderCheck(
-            key=letter.id, text=letter.text, note=effective_note(letter),
+            key=letter.id, text=letter.text,
+            note=typography(effective_note(letter), languages[letter.id]),
             candidate_names=(letter.application.candidate.first_name,
-                             letter.application.candidate.last_name))
+                             letter.application.candidate.last_name),
+            language=primary(languages[letter.id]))
         for letter in letters]
-    if not under_check:
-        return {}
     found = dict(checks.check_batch(under_check, _facts(position)))
-    for letter in letters:  # a letter its boilerplate fails for cannot be approved
-        if letter.render_error:
+    titles = fallback_titles(_session(position), letters, org)
+    for letter in letters:
+        if extra := language_findings(letter, org, titles.get(letter.id, "")):
+            found[letter.id] = [*extra, *found.get(letter.id, [])]
+        if letter.render_error:  # a letter its boilerplate fails for cannot be approved
             found[letter.id] = [checks.Finding("render-error", "error", letter.render_error),
                                 *found.get(letter.id, [])]
     return found
 
 
 def differentiator_findings(position: Position) -> list[checks.Finding]:
-    """The findings on the position's differentiator sentence."""
-    return checks.check_differentiator(position.differentiator, _facts(position))
+    """The findings on the position's differentiator, and on each of its translations."""
+    facts = _facts(position)
+    found = checks.check_differentiator(position.differentiator, facts,
+                                        language=facts.language)
+    for code, text in sorted((position.differentiator_in or {}).items()):
+        if primary(code) == facts.language or not (text or "").strip():
+            continue
+        name = display_name(code)
+        found += [replace(f, message=f"In {name}: {f.message}", start=None, end=None)
+                  for f in checks.check_differentiator(text, facts, language=primary(code))]
+    return found
 
 
 def review_counts(letters: Iterable[Letter], findings: dict[int, list[checks.Finding]]
@@ -93,8 +116,9 @@ def set_note_override(session: Session, letter: Letter, text: str, member: Membe
     letter.note_override = text or None
     letter.note_override_by_id = member.id if text else None
     application = letter.application
-    render_into(letter, boilerplate_for(application),
-                 context_for(application, note=effective_note(letter)))
+    version = boilerplate_for(application)
+    render_into(letter, version, context_for(application, note=effective_note(letter),
+                                             language=version.language))
     session.flush()
     audit.record(session, letter.organization_id, "letter.override", actor=member,
                  subject=letter, payload={"cleared": not text,
@@ -180,11 +204,55 @@ def unapprove_letter(session: Session, letter: Letter, member: Member | None = N
                  subject=letter)
 
 
+NO_NOTE = "empty-note"  # the check of a letter without a personal paragraph
+
+
+def _without_note(letters: Sequence[Letter], findings: dict[int, list[checks.Finding]],
+                  named: Collection[int]) -> set[int]:
+    """The letters that go without a note, each named in ``named``; else RecruiterError.
+
+    Every draft whose note is empty must be named by its id: a tick for the whole batch does
+    not say that a person saw *this* letter go without a personal paragraph. An approved
+    letter was acknowledged on its own already. Ids of letters that have a note by now are
+    left alone; ids that are no open letter of the position are refused.
+    """
+    named = set(named)
+    if unknown := sorted(named - {x.id for x in letters}):
+        raise RecruiterError("These letters are not open letters of this position: "
+                             f"{', '.join(map(str, unknown))}; review the list again.")
+    missing = [x for x in letters if x.status == "draft" and x.id not in named
+               and any(f.check == NO_NOTE for f in findings.get(x.id, []))]
+    if missing:
+        who = ", ".join(f"{x.application.candidate.full_name} (letter {x.id})"
+                        for x in missing[:10]) + (", …" if len(missing) > 10 else "")
+        raise RecruiterError(
+            f"{len(missing)} letter{'s have' if len(missing) > 1 else ' has'} no personal "
+            f"paragraph and {'were' if len(missing) > 1 else 'was'} not confirmed one by one: "
+            f"{who}. Confirm each letter that goes without a note (in the API: its id in "
+            "without_note), or write its note first.")
+    return {x.id for x in letters
+            if x.id in named or (x.status != "draft" and any(
+                a.get("check") == NO_NOTE for a in x.acknowledged or ()
+                if isinstance(a, dict)))}
+
+
+def _with_no_note(acknowledge: bool | Collection[str]) -> bool | set[str]:
+    """``acknowledge`` for a letter confirmed to go without a note."""
+    return True if acknowledge is True else {*(acknowledge or ()), NO_NOTE}
+
+
 def approve_all(session: Session, position: Position, member: Member, *, expected_count: int,
-                acknowledge_warnings: bool | Collection[str]) -> int:
+                acknowledge_warnings: bool | Collection[str],
+                without_note: Collection[int] | None = None) -> int:
     """Approve every open letter at once, after the member confirmed how many there are.
 
     ``acknowledge_warnings`` ticks every warning, or names the checks acknowledged.
+    ``without_note`` names, by id, each letter confirmed to go without a personal paragraph:
+    given (the browser and the API always give it), every draft whose note is empty must be
+    in it, and ``acknowledge_warnings`` no longer covers an empty note. None keeps the
+    command line's ``--yes``, which acknowledges every warning of the letters it listed.
+    Either way each letter records what was acknowledged for it, in ``Letter.acknowledged``
+    and in its ``letter.approved`` event.
 
     Each candidate is checked again first: a letter that must not go (a second letter to the
     same person) is cancelled with its reason, and the count the member saw still confirms.
@@ -204,8 +272,14 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
     if with_errors:
         raise RecruiterError(f"{with_errors} letter{' has' if with_errors == 1 else 's have'} "
                              "errors; fix them before approving.")
-    missing = sorted({check for x in letters for check in
-                      unacknowledged(findings.get(x.id, []), acknowledge_warnings)})
+    confirmed: set[int] = set()
+    if without_note is not None:
+        confirmed = _without_note(letters, findings, without_note)
+        acknowledge_warnings = (acknowledge_warnings if isinstance(acknowledge_warnings, bool)
+                                else set(acknowledge_warnings) - {NO_NOTE})
+    missing = sorted({check for x in letters for check in unacknowledged(
+        findings.get(x.id, []), _with_no_note(acknowledge_warnings) if x.id in confirmed
+        else acknowledge_warnings)})
     if missing and isinstance(acknowledge_warnings, bool):
         raise RecruiterError("Some letters have warnings: read them, then tick the "
                              "acknowledgement to approve the letters as they are.")

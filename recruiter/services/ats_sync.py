@@ -23,9 +23,10 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
-from ..models import STAGES, Application, Candidate, Member, Position
+from ..models import STAGES, Application, Candidate, Member, Organization, Position
 from . import audit
 from .emails import normalize_email
+from .languages import normalise, org_language
 from .positions import _insert_candidates, _known_candidates
 from .versions import bump_review
 
@@ -135,8 +136,8 @@ def _given(item: Incoming, problems: list[tuple[int, str, str]], index: int) -> 
                 problems.append((index, "email", str(exc)))
         else:
             values["email"] = None
-    if values.get("language") == "":
-        values["language"] = "en"
+    if "language" in values:  # "FR" is fr; blank is the organization's (``_plan``)
+        values["language"] = normalise(values["language"])
     if values.get("stage", "applied") not in STAGES:
         problems.append((index, "stage", f"must be one of {', '.join(STAGES)}"))
     if values.get("channel", "auto") not in CHANNELS:
@@ -146,7 +147,7 @@ def _given(item: Incoming, problems: list[tuple[int, str, str]], index: int) -> 
 
 NEW_CANDIDATE = {"first_name": "", "last_name": "", "email": None, "address_line1": "",
                  "address_line2": "", "city": "", "region": "", "postal_code": "",
-                 "country": "", "language": "en"}
+                 "country": "", "language": ""}  # "": the organization's language
 NEW_APPLICATION = {"stage": "applied", "channel": "auto", "internal_note": ""}
 
 
@@ -165,6 +166,11 @@ def _plan(session: Session, position: Position, items: Sequence[Incoming]) -> _P
     """Check every item against the request and the position; RowProblems names them all."""
     problems: list[tuple[int, str, str]] = []
     given = [_given(item, problems, index) for index, item in enumerate(items)]
+    org = session.get(Organization, position.organization_id)
+    own = org_language(org) if org else "en"  # a blank or missing language
+    for values in given:
+        if values.get("language") == "":
+            values["language"] = own
     stored = _stored(session, position, {item.external_id.strip() for item in items},
                      {values["email"].lower() for values in given if values.get("email")})
     by_external = {r.external_id: r for r in stored if r.external_id is not None}
@@ -187,6 +193,7 @@ def _plan(session: Session, position: Position, items: Sequence[Incoming]) -> _P
             row = holder  # adopted: a candidate added before the ATS knew it
         merged = {**(row.candidate if row else NEW_CANDIDATE),
                   **{k: v for k, v in values.items() if k in CANDIDATE}}
+        merged["language"] = merged["language"] or own
         email = (merged["email"] or "").lower()
         if email:
             if email in seen_emails:

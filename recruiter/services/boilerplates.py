@@ -1,11 +1,8 @@
-"""Shipped and organization boilerplates, and their versions."""
+"""Organization boilerplates and their versions per language (the shipped ones: shipped.py)."""
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
+import re
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
@@ -23,75 +20,55 @@ from ..models import (
     Position,
 )
 from ..models.hiring import LETTER_OUTCOMES
-from ..paths import LETTERS_DIR
 from . import audit
+from .languages import (
+    differentiator_in,
+    letter_locale,
+    normalise,
+    org_language,
+    same,
+    sender_title_in,
+    typography,
+)
 from .orgtime import org_today
 from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, try_render_each
+from .shipped import shipped_boilerplates, shipped_for_stage
 from .template_checks import validate_template
-
-DEFAULT_SUBJECT = "Your application for {{ position.title }} at {{ organization.name }}"
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """A boilerplate shipped in ``letters/<name>/``."""
-
-    name: str
-    title: str
-    description: str
-    subject: str
-    body: str
-    stages: tuple[str, ...] = ()
-
-    @property
-    def source(self) -> Source:
-        """The subject and body, ready to render."""
-        return Source(subject=self.subject, body=self.body)
-
-
-@cache
-def shipped_boilerplates(letters_dir: Path = LETTERS_DIR) -> dict[str, Shipped]:
-    """Every boilerplate folder under ``letters/``, by name."""
-    found: dict[str, Shipped] = {}
-    for meta_path in sorted(letters_dir.glob("*/meta.toml")):
-        folder = meta_path.parent
-        meta = tomllib.loads(meta_path.read_text(encoding="utf-8"))
-        found[folder.name] = Shipped(
-            name=folder.name,
-            title=meta["title"],
-            description=meta.get("description", ""),
-            subject=(folder / "subject.txt").read_text(encoding="utf-8").strip(),
-            body=(folder / "body.md").read_text(encoding="utf-8"),
-            stages=tuple(meta.get("stages", ())),
-        )
-    return found
-
-
-def shipped_for_stage(stage: str) -> Shipped:
-    """The shipped boilerplate that suits a candidate's stage."""
-    shipped = shipped_boilerplates()
-    for item in shipped.values():
-        if stage in item.stages:
-            return item
-    return shipped["not-interviewed"]
 
 
 def ensure_shipped(session: Session, org: Organization) -> list[Boilerplate]:
-    """Give ``org`` its own copy of every shipped boilerplate it does not have yet."""
-    have = set(session.scalars(select(Boilerplate.name).where(
-        Boilerplate.organization_id == org.id)))
-    added = []
+    """Give ``org`` its copy of every shipped boilerplate, in every shipped language.
+
+    A new boilerplate gets one version per language. The organization's existing copy of a
+    shipped boilerplate gets a first version in each shipped language it has none in (an
+    upgrade that ships new languages); versions people saved are never touched. Returns the
+    boilerplates that were added or given new languages.
+    """
+    have = {bp.name: bp for bp in session.scalars(select(Boilerplate).where(
+        Boilerplate.organization_id == org.id))}
+    changed = []
     for item in shipped_boilerplates().values():
-        if item.name in have:
+        bp = have.get(item.name)
+        if bp is None:
+            bp = Boilerplate(organization_id=org.id, name=item.name,
+                             title=item.title_in(org_language(org)),
+                             description=item.description, shipped=True)
+            session.add(bp)
+        elif not bp.shipped:
             continue
-        bp = Boilerplate(organization_id=org.id, name=item.name, title=item.title,
-                         description=item.description, shipped=True)
-        bp.versions.append(BoilerplateVersion(number=1, subject=item.subject, body=item.body))
-        session.add(bp)
-        added.append(bp)
+        missing = [text for text in item.texts if bp.version_in(text[0]) is None]
+        if not missing:
+            continue
+        last = max((v.number for v in bp.versions), default=0)
+        # The organization's own language first, so its version is the lowest new number.
+        missing.sort(key=lambda text: text[0] != org_language(org))
+        for number, (language, subject, body) in enumerate(missing, start=last + 1):
+            bp.versions.append(BoilerplateVersion(number=number, language=language,
+                                                  subject=subject, body=body))
+        changed.append(bp)
     session.flush()
-    return added
+    return changed
 
 
 def get_boilerplate(session: Session, org_id: int, boilerplate_id: int) -> Boilerplate:
@@ -103,22 +80,37 @@ def get_boilerplate(session: Session, org_id: int, boilerplate_id: int) -> Boile
 
 
 def save_version(session: Session, bp: Boilerplate, *, subject: str, body: str,
-                 by: Member | None) -> BoilerplateVersion:
-    """Save an edit as a new version; refuse one that is unfit or fails for any candidate."""
+                 by: Member | None, language: str | None = None) -> BoilerplateVersion:
+    """Save an edit as a new version in ``language`` (default: the organization's).
+
+    Refuses a version that is unfit or fails for any candidate; the same text as the newest
+    version in that language is no new version.
+    """
+    org = session.get(Organization, bp.organization_id)
+    language = normalise(language) or (org_language(org) if org else "en")
+    if not _LANGUAGE_RE.fullmatch(language):
+        raise RecruiterError(f"“{language}” is not a language code (like en, fr or fr-CA).")
     source = Source(subject=subject.strip(), body=body)
     validate_template(source)
-    current = bp.current
-    if current.subject == source.subject and current.body == source.body:
+    current = bp.version_in(language)
+    if current is not None and current.subject == source.subject \
+            and current.body == source.body:
         return current
-    trial_render(session, bp, source)
-    version = BoilerplateVersion(number=current.number + 1, subject=source.subject,
-                                 body=source.body, created_by_id=by.id if by else None)
+    trial_render(session, bp, source, language=language)
+    number = max((v.number for v in bp.versions), default=0) + 1
+    version = BoilerplateVersion(number=number, language=language,
+                                 subject=source.subject, body=source.body,
+                                 created_by_id=by.id if by else None)
     bp.versions.append(version)
     session.flush()
     audit.record(session, bp.organization_id, "boilerplate.version", actor=by, subject=bp,
-                 payload={"version": version.number, "subject_sha256": audit.sha256_hex(
-                     version.subject), "body_sha256": audit.sha256_hex(version.body)})
+                 payload={"version": version.number, "language": version.language,
+                          "subject_sha256": audit.sha256_hex(version.subject),
+                          "body_sha256": audit.sha256_hex(version.body)})
     return version
+
+
+_LANGUAGE_RE = re.compile(r"[a-z]{2,3}(?:-[A-Za-z0-9]{1,8})*")
 
 
 # Letters that still follow their boilerplate (services/letters.py OPEN), and cancelled ones
@@ -148,19 +140,24 @@ def _counts(session: Session, position_ids: set[int]) -> dict[int, tuple[int, in
             for position_id, total, interviewed in rows}
 
 
-def trial_render(session: Session, bp: Boilerplate, source: Source) -> int:
-    """Render ``source`` in preview mode for every candidate whose letter would use ``bp``.
+def trial_render(session: Session, bp: Boilerplate, source: Source,
+                 language: str | None = None) -> int:
+    """Render ``source`` in preview mode for every candidate whose letter would use it.
 
-    Refuses with a TemplateError naming the candidates (the first ten) and the reasons when
-    any render fails; returns how many letters were tried.
+    ``source`` is a version of ``bp`` in ``language`` (default: the organization's): it is
+    tried for the candidates in that language, and, in the organization's language, for
+    those whose language ``bp`` has no version in. Refuses with a TemplateError naming the
+    candidates (the first ten) and the reasons when any render fails; returns how many
+    letters were tried.
     """
     org = session.get(Organization, bp.organization_id)
     if org is None:
         raise NotFound("No such organization.")
+    language = language or org_language(org)
     positions = {p.id: p for p in session.scalars(select(Position).join(Application).where(
         _users(bp)).distinct())}
     if not positions:  # still rendered once, with the limits, so no hostile text is saved
-        _refuse_failures(["a sample candidate"], source, [_sample(org)])
+        _refuse_failures(["a sample candidate"], source, [_sample(org, language)])
         return 0
     counts = _counts(session, set(positions))
     rows = session.execute(
@@ -175,17 +172,25 @@ def trial_render(session: Session, bp: Boilerplate, source: Source) -> int:
     contexts: list[LetterContext] = []
     names: list[str] = []
     for candidate, stage, note, position_id, override in rows:
+        wanted = candidate.language or org_language(org)
+        if not same(wanted, language) and not (same(language, org_language(org))
+                                               and bp.version_in(wanted) is None):
+            continue  # this candidate's letter uses the version in their own language
         position = positions[position_id]
         contexts.append(LetterContext(
             candidate=CandidateFields.of(candidate, stage),
-            note=note if override is None else override,
-            differentiator=position.differentiator, position_title=position.title,
-            position_location=position.location, organization_name=org.name,
-            sender_name=org.sender_name, sender_title=org.sender_title,
+            note=typography(note if override is None else override, language),
+            differentiator=typography(differentiator_in(position, language, org), language),
+            position_title=position.title, position_location=position.location,
+            organization_name=org.name, sender_name=org.sender_name,
+            sender_title=sender_title_in(org, language),
             applicant_count=counts[position_id][0], interviewed_count=counts[position_id][1],
-            today=today, locale=org.locale))
+            today=today, locale=letter_locale(language, org)))
         name = candidate.full_name or candidate.email or f"candidate {candidate.id}"
         names.append(f"{name} ({position.title})")
+    if not contexts:
+        _refuse_failures(["a sample candidate"], source, [_sample(org, language)])
+        return 0
     _refuse_failures(names, source, contexts)
     return len(contexts)
 
@@ -201,12 +206,14 @@ def _refuse_failures(names: list[str], source: Source, contexts: list[LetterCont
         raise TemplateError(_failure_message(failures))
 
 
-def _sample(org: Organization) -> LetterContext:
+def _sample(org: Organization, language: str | None = None) -> LetterContext:
+    language = language or org_language(org)
     return LetterContext(candidate=CandidateFields(first_name="Alex", full_name="Alex Sample"),
                          note="", differentiator="", position_title="(Position)",
                          position_location="", organization_name=org.name,
-                         sender_name=org.sender_name, sender_title=org.sender_title,
-                         today=org_today(org), locale=org.locale)
+                         sender_name=org.sender_name,
+                         sender_title=sender_title_in(org, language),
+                         today=org_today(org), locale=letter_locale(language, org))
 
 
 def _failure_message(failures: dict[str, list[str]]) -> str:
@@ -219,53 +226,3 @@ def _failure_message(failures: dict[str, list[str]]) -> str:
     if len(failures) > 3:
         parts.append(f"({len(failures) - 3} other reasons not shown.)")
     return " ".join(parts)
-
-
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise RecruiterError(f"{path}: no such file.") from None
-    except UnicodeDecodeError as exc:
-        raise RecruiterError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8.") \
-            from None
-    except OSError as exc:
-        raise RecruiterError(f"{path}: cannot be read ({exc.strerror or exc}).") from None
-
-
-def load_template(spec: str) -> tuple[str, Source]:
-    """A boilerplate by shipped name, folder (body.md, subject.txt) or body file, checked.
-
-    Returns its display name and source; refuses, naming the file, whatever could not be
-    saved in the editor either.
-    """
-    shipped = shipped_boilerplates()
-    if spec in shipped and not Path(spec).exists():
-        return spec, shipped[spec].source
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        body_path, subject_path = path / "body.md", path / "subject.txt"
-        body = _read(body_path)
-        subject = _read(subject_path) if subject_path.exists() else DEFAULT_SUBJECT
-        if (path / "meta.toml").exists():
-            try:
-                tomllib.loads(_read(path / "meta.toml"))
-            except tomllib.TOMLDecodeError as exc:
-                raise RecruiterError(f"{path / 'meta.toml'}: {exc}.") from None
-        name = path.name
-    elif path.exists():
-        body_path, subject_path, subject = path, None, DEFAULT_SUBJECT
-        body = _read(path)
-        name = path.name
-    else:
-        names = ", ".join(sorted(shipped))
-        raise RecruiterError(f"{spec}: no such boilerplate file or folder, and no shipped "
-                             f"boilerplate of that name (shipped: {names}).")
-    source = Source(subject=" ".join(subject.split()), body=body.replace("\r\n", "\n"))
-    try:
-        validate_template(Source(subject=source.subject, body=""),
-                          str(subject_path or "the default subject"))
-        validate_template(Source(subject="", body=source.body), str(body_path))
-    except TemplateError as exc:
-        raise TemplateError(str(exc), lineno=exc.lineno) from None
-    return name, source

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..errors import RecruiterError
 from ..models import Application, FrozenLetter, Letter, Organization, Position
 from .csvcells import csv_safe
+from .languages import letter_locale, org_language, sender_title_in
 from .letters import LOCKED, organization_of, sort_key
 from .mail import Envelope, build_message, new_message_id, valid_address
 from .orgtime import org_today, org_zone
@@ -36,18 +37,22 @@ def _letter_day(letter: Letter, org: Organization) -> date:
     return frozen.frozen_at.astimezone(org_zone(org)).date()
 
 
-def pdf_letter(letter: Letter, org: Organization) -> PdfLetter:
-    """What the PDF layout needs of one letter."""
+def pdf_letter(letter: Letter, org: Organization, *, day: date | None = None) -> PdfLetter:
+    """What the PDF layout needs of one letter, dated ``day`` (default: the letter's date).
+
+    The date and the sender's title are in the letter's language.
+    """
     cand = letter.application.candidate
+    language = letter.language or org_language(org)
     # Shipped boilerplates sign off in the body; the letterhead signs only when they do not.
     signs = bool(org.sender_name) and org.sender_name not in letter.text
     return PdfLetter(
         key=f"letter-{letter.id}", organization_name=org.name,
         organization_address=org.address_lines,
-        date=letter_date(org.locale, _letter_day(letter, org)), recipient=cand.postal_lines,
-        subject=letter.subject, body_html=letter.html,
+        date=letter_date(letter_locale(language, org), day or _letter_day(letter, org)),
+        recipient=cand.postal_lines, subject=letter.subject, body_html=letter.html,
         sender_name=org.sender_name if signs else "",
-        sender_title=org.sender_title if signs else "", language=org.locale or "en")
+        sender_title=sender_title_in(org, language) if signs else "", language=language)
 
 
 def _refuse_failed(letter: Letter) -> None:

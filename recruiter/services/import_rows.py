@@ -18,6 +18,7 @@ from ..models.hiring import full_name
 from . import ats
 from .ats import ImportMapping
 from .emails import normalize_email
+from .languages import normalise
 from .names import greeting_name, split_full_name
 from .text import single_line_problem
 
@@ -58,7 +59,7 @@ class CandidateRow:
     outcome: str = ats.DEFAULT_OUTCOME
     note: str = ""
     internal_note: str = ""
-    language: str = "en"
+    language: str = ""  # "" is the organization's language (set when the row is imported)
     salutation: str = ""
 
     @property
@@ -217,8 +218,9 @@ class _RowChecker:
                 problem(name, f"the {name} {_show(raw)} is not recognised; use "
                         f"{', '.join(allowed)}, or leave it blank for {default}; or map it to "
                         "one of them (in the import preview, or with --map-value).")
-        values["language"] = values.get("language") or "en"
-        if "language" not in bad and not _LANGUAGE.fullmatch(values["language"]):
+        values["language"] = normalise(values.get("language"))  # "FR" is fr, keeps fr-CA
+        if "language" not in bad and values["language"] \
+                and not _LANGUAGE.fullmatch(values["language"]):
             problem("language", f"the language {_show(values['language'])} is not a language "
                     "code such as en, fr or en_CA.")
         if values.get("salutation") == (values.get("first_name") or None):

@@ -25,10 +25,20 @@ from ..models import (
     Position,
 )
 from . import rechecks, states
-from .boilerplates import ensure_shipped, shipped_for_stage
+from .boilerplates import ensure_shipped
+from .languages import (
+    differentiator_in,
+    letter_locale,
+    normalise,
+    org_language,
+    primary,
+    sender_title_in,
+    typography,
+)
 from .orgtime import org_today
 from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, Rendered, render_letter
+from .shipped import shipped_boilerplates, shipped_for_stage
 from .versions import bump_review
 
 LOCKED = ("frozen", "sent")  # their bytes are final: nothing here changes them
@@ -79,13 +89,44 @@ def _org_boilerplate(session: Session, org_id: int, name: str) -> Boilerplate:
     return bp
 
 
-def boilerplate_for(application: Application) -> BoilerplateVersion:
-    """The position's boilerplate, else the organization's copy of the one for the stage."""
+def boilerplate_of(application: Application) -> Boilerplate:
+    """The boilerplate a letter uses: the position's, else the organization's for the stage."""
     position = application.position
     if position.boilerplate is not None:
-        return position.boilerplate.current
-    name = shipped_for_stage(application.stage).name
-    return _org_boilerplate(_session(application), application.organization_id, name).current
+        bp = position.boilerplate
+    else:
+        name = shipped_for_stage(application.stage).name
+        bp = _org_boilerplate(_session(application), application.organization_id, name)
+    if bp.shipped and _lacks_shipped_language(bp):  # shipped in a language since it was copied
+        ensure_shipped(_session(application), organization_of(application))
+    return bp
+
+
+def _lacks_shipped_language(bp: Boilerplate) -> bool:
+    shipped = shipped_boilerplates().get(bp.name)
+    return shipped is not None and any(bp.version_in(code) is None
+                                       for code in shipped.languages)
+
+
+def wanted_language(application: Application, org: Organization) -> str:
+    """The language the candidate asked for: theirs, else the organization's."""
+    return normalise(application.candidate.language) or org_language(org)
+
+
+def boilerplate_for(application: Application) -> BoilerplateVersion:
+    """The version a letter uses: the newest in its candidate's language, else ``current``.
+
+    ``current`` is the newest in the organization's language; the checks warn when a letter
+    falls back to it (``language_findings``).
+    """
+    bp = boilerplate_of(application)
+    wanted = wanted_language(application, organization_of(application))
+    return bp.version_in(wanted) or bp.current
+
+
+def language_of(version: BoilerplateVersion, org: Organization) -> str:
+    """The language a letter rendered from ``version`` is written in."""
+    return normalise(version.language) or org_language(org)
 
 
 def _counts(applications: Sequence[Application]) -> tuple[int, int]:
@@ -93,28 +134,42 @@ def _counts(applications: Sequence[Application]) -> tuple[int, int]:
 
 
 def _context(application: Application, org: Organization, counts: tuple[int, int], *,
-             note: str, today: date) -> LetterContext:
+             note: str, today: date, language: str) -> LetterContext:
+    """The letter's values in ``language``: its differentiator, sender title, date, numbers.
+
+    A translation that is missing renders empty; ``language_findings`` stops the letter.
+    """
     cand, position = application.candidate, application.position
     return LetterContext(
         candidate=CandidateFields.of(cand, application.stage),
-        note=note, differentiator=position.differentiator, position_title=position.title,
-        position_location=position.location, organization_name=org.name,
-        sender_name=org.sender_name, sender_title=org.sender_title,
+        note=typography(note, language),
+        differentiator=typography(differentiator_in(position, language, org), language),
+        position_title=position.title, position_location=position.location,
+        organization_name=org.name, sender_name=org.sender_name,
+        sender_title=sender_title_in(org, language),
         applicant_count=counts[0], interviewed_count=counts[1], today=today,
-        locale=org.locale)
+        locale=letter_locale(language, org))
 
 
 def context_for(application: Application, *, today: date | None = None,
-                note: str | None = None) -> LetterContext:
-    """The letter context of one application, with the position's real counts."""
+                note: str | None = None, language: str | None = None) -> LetterContext:
+    """The letter context of one application, with the position's real counts.
+
+    ``language`` defaults to the language of the version its letter uses.
+    """
     org = organization_of(application)
+    if language is None:
+        language = language_of(boilerplate_for(application), org)
     return _context(application, org, _counts(application.position.applications),
                     note=application.note if note is None else note,
-                    today=today or org_today(org))
+                    today=today or org_today(org), language=language)
 
 
 def send_contexts(letters: Sequence[Letter], *, today: date) -> list[LetterContext]:
-    """Each letter's ``context_for`` with its own paragraph, counting each position once."""
+    """Each letter's ``context_for`` with its own paragraph, counting each position once.
+
+    Each in the language of the version the letter was rendered from.
+    """
     orgs: dict[int, Organization] = {}
     counts: dict[int, tuple[int, int]] = {}
     contexts = []
@@ -126,7 +181,8 @@ def send_contexts(letters: Sequence[Letter], *, today: date) -> list[LetterConte
         if application.position_id not in counts:
             counts[application.position_id] = _counts(application.position.applications)
         contexts.append(_context(application, org, counts[application.position_id],
-                                 note=effective_note(letter), today=today))
+                                 note=effective_note(letter), today=today,
+                                 language=language_of(letter.boilerplate_version, org)))
     return contexts
 
 
@@ -158,7 +214,8 @@ def _render(application: Application, version: BoilerplateVersion, context: Lett
     ``render_error`` set, so the pages still work and the checks stop its approval.
     """
     columns: dict[str, object] = {
-        "boilerplate_version_id": version.id, "note_revision": application.note_revision,
+        "boilerplate_version_id": version.id, "language": context_language(version),
+        "note_revision": application.note_revision,
         "differentiator_revision": application.position.differentiator_revision}
     try:
         rendered = _preview(version.subject, version.body, context)
@@ -183,8 +240,15 @@ def render_into(letter: Letter, version: BoilerplateVersion, context: LetterCont
             setattr(letter, name, value)
 
 
-def _version_key(position: Position, application: Application) -> str:
-    return "" if position.boilerplate_id else shipped_for_stage(application.stage).name
+def context_language(version: BoilerplateVersion) -> str:
+    """The language a letter rendered from ``version`` stores (``Letter.language``)."""
+    return normalise(version.language) or "en"
+
+
+def _version_key(position: Position, application: Application, org: Organization
+                 ) -> tuple[str, str]:
+    return ("" if position.boilerplate_id else shipped_for_stage(application.stage).name,
+            primary(wanted_language(application, org)))
 
 
 def _letters_of(session: Session, position: Position) -> dict[int, Letter]:
@@ -225,9 +289,9 @@ def refresh_letters(session: Session, position: Position, today: date | None = N
     org = organization_of(position)
     today = today or org_today(org)
     counts = _counts(applications)
-    versions: dict[str, BoilerplateVersion] = {}
+    versions: dict[tuple[str, str], BoilerplateVersion] = {}
     for application in applications:
-        key = _version_key(position, application)
+        key = _version_key(position, application, org)
         if application.gets_letter and key not in versions:
             versions[key] = boilerplate_for(application)
     new_rows: list[dict[str, object]] = []
@@ -239,17 +303,19 @@ def refresh_letters(session: Session, position: Position, today: date | None = N
             continue
         if letter is None and not application.gets_letter:
             continue
-        version = versions[_version_key(position, application)]
+        version = versions[_version_key(position, application, org)]
+        language = language_of(version, org)
         if letter is None:
-            context = _context(application, org, counts, note=application.note, today=today)
+            context = _context(application, org, counts, note=application.note, today=today,
+                               language=language)
             new_rows.append({**_render(application, version, context), "status": "draft",
                              "organization_id": position.organization_id,
                              "application_id": application.id, "acknowledged": []})
         else:
             note = letter.note_override if letter.note_override is not None \
                 else application.note
-            render_into(letter, version,
-                         _context(application, org, counts, note=note, today=today))
+            render_into(letter, version, _context(application, org, counts, note=note,
+                                                  today=today, language=language))
     if new_rows or any(before[x.id] != (x.status, x.content_hash, x.render_error)
                        for x in existing.values()):
         bump_review(session, position.id)  # what the review reads changed

@@ -17,8 +17,10 @@ from ..errors import RecruiterError
 from ..models import Member, Organization
 from . import audit
 from .accounts import organization_name
+from .languages import display_name, org_language, primary
 from .mail import valid_address
 from .text import check_single_line, single_line_problem
+from .translations import LANGUAGE_TAG, language_key
 
 RATE_MIN, RATE_MAX = 1, 10_000
 RETENTION_MIN, RETENTION_MAX = 1, 120
@@ -26,6 +28,9 @@ RETENTION_MIN, RETENTION_MAX = 1, 120
 # In the order of the settings pages (retention is on the audit settings page).
 FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "timezone",
           "locale", "send_rate_per_minute", "retention_months", "webhooks_allow_private")
+
+# Not a column of its own: {"fr": "..."}, changed a language at a time (see below).
+TITLES_IN = "sender_title_in"
 
 LABELS = {
     "name": "organization name", "address": "postal address", "sender_name": "sender name",
@@ -159,10 +164,46 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
 }
 
 
+def check_titles_in(org: Organization, value: Any, locale: str | None = None) -> dict[str, str]:
+    """The sender's title per other language, as changes: {"fr": "..."}; "" removes one.
+
+    Keys are language tags, stored by their primary subtag; the organization's own language
+    (of ``locale`` when that changes too) is refused, its title is ``sender_title``.
+    """
+    if not isinstance(value, Mapping):
+        raise SettingError(TITLES_IN, "The sender's titles per language must be given as "
+                                      "language and title pairs.")
+    own = primary(locale) or org_language(org)
+    clean: dict[str, str] = {}
+    for raw, title in value.items():
+        try:
+            code = language_key(str(raw))
+            if code == own:
+                raise RecruiterError(f"{display_name(code)} is the organization's own language: "
+                                     "its title is the sender title.")
+            where = f"sender title in {display_name(code)}"
+            text = check_single_line(str(title or "").strip(), where)
+            if len(text) > 200:
+                raise RecruiterError(f"The {where} is longer than 200 characters.")
+        except RecruiterError as exc:
+            tagged = LANGUAGE_TAG.fullmatch(str(raw))
+            field = f"{TITLES_IN}.{primary(str(raw))}" if tagged else TITLES_IN
+            raise SettingError(field, str(exc)) from exc
+        clean[code] = text
+    return clean
+
+
+def titles_in(org: Organization) -> dict[str, str]:
+    """The sender's title per other language than the organization's, by language."""
+    own = org_language(org)
+    return {code: text for code, text in sorted((org.sender_title_in or {}).items())
+            if text and code != own}
+
+
 def checked_values(session: Session, org: Organization,
                    values: Mapping[str, Any]) -> dict[str, Any]:
     """Every given value checked and normalized; a SettingError names the first bad field."""
-    unknown = sorted(set(values) - set(FIELDS))
+    unknown = sorted(set(values) - set(FIELDS) - {TITLES_IN})
     if unknown:
         raise ValueError(f"not organization settings: {', '.join(unknown)}")
     clean: dict[str, Any] = {}
@@ -179,6 +220,8 @@ def checked_values(session: Session, org: Organization,
             raise
         except RecruiterError as exc:
             raise SettingError(field, str(exc)) from exc
+    if TITLES_IN in values:
+        clean[TITLES_IN] = check_titles_in(org, values[TITLES_IN], clean.get("locale"))
     return clean
 
 
@@ -186,13 +229,26 @@ def update_organization(session: Session, org: Organization, values: Mapping[str
                         actor: Member | None) -> list[str]:
     """Check every given setting, apply the changed ones, audit them; the changed field names.
 
-    All or nothing: when one value is refused, nothing is set. Flushes, never commits.
+    ``sender_title_in`` takes {language: title} changes; an empty title removes a language, and
+    each changed language is named ``sender_title_in.fr``. All or nothing: when one value is
+    refused, nothing is set. Flushes, never commits.
     """
     clean = checked_values(session, org, values)
+    titles = clean.pop(TITLES_IN, {})
     changed = sorted(k for k, v in clean.items() if getattr(org, k) != v)
     before = org.retention_months
     for field in changed:
         setattr(org, field, clean[field])
+    current = dict(org.sender_title_in or {})
+    languages = sorted(code for code, text in titles.items() if current.get(code, "") != text)
+    for code in languages:
+        if titles[code]:
+            current[code] = titles[code]
+        else:
+            current.pop(code, None)
+    if languages:
+        org.sender_title_in = current  # a new dict: the JSON column sees the change
+        changed = sorted([*changed, *(f"{TITLES_IN}.{code}" for code in languages)])
     others = [field for field in changed if field != "retention_months"]
     if others:  # the field names only: the values are in the row itself
         audit.record(session, org.id, "organization.changed", actor=actor, subject=org,

@@ -37,7 +37,7 @@ _TAG_RE = re.compile(r"<[^>]*>")
 _FOLIO_WORDS = {
     "en": ("Page", "of"), "fr": ("Page", "sur"), "de": ("Seite", "von"),
     "es": ("Página", "de"), "pt": ("Página", "de"), "it": ("Pagina", "di"),
-    "nl": ("Pagina", "van"),
+    "nl": ("Pagina", "van"), "ar": ("صفحة", "من"), "he": ("עמוד", "מתוך"),
 }
 
 

@@ -22,6 +22,7 @@ from ..models import (
 )
 from . import audit, outcomes
 from .importing import CandidateRow, check_hires
+from .languages import normalise, org_language
 from .mail import valid_address
 from .versions import bump_review, bump_review_of_candidate
 
@@ -83,9 +84,12 @@ def import_rows(session: Session, position: Position, rows: Iterable[CandidateRo
             Application.position_id == position.id, Application.outcome == "hired")) or 0)
     known = _known_candidates(session, org_id, {r.email.lower() for r in rows if r.email})
     new = [r for r in rows if not (r.email and r.email.lower() in known)]
+    org = session.get(Organization, org_id)
+    own = org_language(org) if org else "en"  # a blank language cell is the organization's
     created = dict(zip(map(id, new), _insert_candidates(session, [
         {"organization_id": org_id, "email": r.email,
-         **{name: getattr(r, name) for name in IMPORTED_FIELDS}} for r in new]), strict=True))
+         **{name: getattr(r, name) for name in IMPORTED_FIELDS},
+         "language": normalise(r.language) or own} for r in new]), strict=True))
     candidate_ids = [created.get(id(r)) or known[(r.email or "").lower()] for r in rows]
     if rows:
         session.execute(insert(Application.__table__), [
@@ -231,7 +235,9 @@ def save_candidate(session: Session, position: Position, fields: dict[str, str],
     for name, value in values.items():
         setattr(application.candidate, name, value)
     application.candidate.email = email
-    application.candidate.language = values["language"] or "en"
+    org = session.get(Organization, position.organization_id)
+    application.candidate.language = normalise(values["language"]) or (
+        org_language(org) if org else "en")
     application.stage, application.channel = stage, channel
     session.flush()
     # A new candidate, a new stage or channel, or a name or an address in every letter of

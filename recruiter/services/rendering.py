@@ -29,7 +29,7 @@ from ..errors import TemplateError
 from .empty_fields import mark_empty
 from .letter_context import MERGE_FIELDS, CandidateFields, LetterContext, Rendered, letter_date
 from .sandbox import MAX_OUTPUT, MAX_SECONDS, Budget
-from .template_env import MISSING_MARK, _environment
+from .template_env import MISSING_MARK, NUMBER_LOCALE, _environment
 from .workers import run_limited
 
 # The letter's values and the ⟦mark⟧ are re-exported: callers import them from here.
@@ -37,6 +37,7 @@ __all__ = ["MERGE_FIELDS", "MISSING_MARK", "Boilerplate", "CandidateFields", "Le
            "Rendered", "check_template", "letter_date", "render_letter", "render_untrusted",
            "try_render", "try_render_each"]
 
+_ASCII_SPACE_RE = re.compile(r"[ \t\n\r\f\v]+")
 ALLOWED_TAGS = {"p", "br", "strong", "em", "b", "i", "ul", "ol", "li", "a", "h2", "h3",
                 "blockquote", "hr", "span"}
 
@@ -99,6 +100,7 @@ def _render_parts(boilerplate: Boilerplate, context: LetterContext, mode: str,
                   budget: Budget) -> tuple[str, str, str]:
     """Subject, plain text and Markdown source; every failure is one TemplateError."""
     values = mark_empty(context.as_template_dict())
+    token = NUMBER_LOCALE.set(context.locale or "en")
     try:
         subject = _render_one(_compile(f"{mode}-text", boilerplate.subject, "Subject"), values,
                               budget)
@@ -116,7 +118,10 @@ def _render_parts(boilerplate: Boilerplate, context: LetterContext, mode: str,
         where = f" (line {line})" if line else ""
         raise TemplateError(f"The template could not be rendered{where}: {exc}.",
                             lineno=line) from exc
-    subject = " ".join(subject.split())
+    finally:
+        NUMBER_LOCALE.reset(token)
+    # ASCII whitespace only: a no-break space (French "?", "1 234") is part of the text.
+    subject = _ASCII_SPACE_RE.sub(" ", subject).strip()
     if "\r" in subject or "\n" in subject:
         raise TemplateError("The subject must be a single line.")
     return subject, text, md_source

@@ -116,7 +116,8 @@ def review_key(session: Session, position: Position, *, hold: bool = False) -> t
     version = session.scalar(query.with_for_update() if hold else query)
     org = session.get(Org, position.organization_id)
     settings = (org.name, org.sender_name, org.sender_title, org.sender_email, org.locale,
-                org.timezone, org.retention_months, org_today(org)) if org else ()
+                org.timezone, org.retention_months, org_today(org),
+                tuple(sorted((org.sender_title_in or {}).items()))) if org else ()
     versions = session.execute(_versions_statement(),
                                {"organization_id": position.organization_id}).all()
     return position.id, version, settings, tuple(map(tuple, versions))

@@ -7,9 +7,12 @@ escaped so candidate text stays literal text.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
+from babel.numbers import format_decimal
 from jinja2 import ChainableUndefined, StrictUndefined, UndefinedError
 from jinja2.sandbox import SecurityError
 
@@ -60,6 +63,19 @@ def _md_escape(value: Any) -> Any:
     return value
 
 
+# The Babel locale of the letter being rendered, for ``|number`` (rendering.py sets it around
+# each letter): the environments are shared by every letter, whatever its language.
+NUMBER_LOCALE: ContextVar[str] = ContextVar("letter_number_locale", default="en")
+
+
+def number_filter(value: Any) -> Any:
+    """``{{ applicant_count | number }}``: a number as the letter's language writes it."""
+    if type(value) is Empty or isinstance(value, bool) \
+            or not isinstance(value, int | float | Decimal):
+        return value
+    return format_decimal(value, locale=NUMBER_LOCALE.get())
+
+
 _FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "join", "length",
             "count", "first", "last", "round", "int", "string", "truncate", "wordcount", "abs",
             "list", "sort", "unique", "reverse")
@@ -84,6 +100,7 @@ def _environment(mode: str) -> LimitedSandbox:
                  "replace"):
         env.filters[name] = keeps_empty(env.filters[name])
     env.filters["default"] = env.filters["d"] = default_filter
+    env.filters["number"] = number_filter
     env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none", "number",
                                                      "string", "even", "odd", "eq", "ne")}
     env.globals = {"range": safe_range}

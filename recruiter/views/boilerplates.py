@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
-from ..errors import TemplateError
+from ..errors import RecruiterError, TemplateError
 from ..extensions import db
 from ..forms import options
 from ..forms.boilerplates import BODY_MAX, BoilerplateForm, NewBoilerplateForm
 from ..models import Application, Boilerplate, BoilerplateVersion, Candidate, Member, Position
 from ..models.hiring import LETTER_OUTCOMES
 from ..services.boilerplates import ensure_shipped, get_boilerplate, save_version
+from ..services.languages import SHIPPED, display_name, letter_locale, org_language, primary
 from ..services.letters import context_for
 from ..services.rendering import (
     MERGE_FIELDS,
@@ -81,9 +82,13 @@ def create() -> Response:
         name, n = f"{slug}-{n}", n + 1
     new = Boilerplate(organization_id=org_id(), name=name, title=title,
                       description=f"Copied from \u201c{source.title}\u201d.", shipped=False)
-    new.versions.append(BoilerplateVersion(number=1, subject=source.current.subject,
-                                           body=source.current.body,
-                                           created_by_id=current_user.id))
+    # The newest text in each language, the organization's first.
+    copied = [source.current, *(v for code in source.languages
+                                if (v := source.version_in(code)) is not source.current and v)]
+    for number, version in enumerate(copied, start=1):
+        new.versions.append(BoilerplateVersion(number=number, language=version.language,
+                                               subject=version.subject, body=version.body,
+                                               created_by_id=current_user.id))
     db.session.add(new)
     db.session.commit()
     flash(f"Added \u201c{title}\u201d as a copy of \u201c{source.title}\u201d. Edit it below.",
@@ -128,9 +133,9 @@ def _error(exc: TemplateError) -> dict[str, Any]:
             "message": str(exc)}
 
 
-def _preview(source: Source, application: Application | None
+def _preview(source: Source, application: Application | None, language: str
              ) -> tuple[Rendered | None, list[dict[str, Any]]]:
-    """Render in preview mode; errors carry their line numbers."""
+    """Render in preview mode, in ``language``; errors carry their line numbers."""
     try:
         problems = template_problems(source)
     except TemplateError as exc:
@@ -138,7 +143,9 @@ def _preview(source: Source, application: Application | None
     errors = [{"line": p.line, "part": p.part, "message": f"{p}. " + (
         "Use one from the list of merge fields." if p.message.startswith("unknown") else "")}
         for p in problems]
-    context = context_for(application) if application is not None else SAMPLE
+    context = (context_for(application, language=language) if application is not None
+               else replace(SAMPLE, locale=letter_locale(language,
+                                                         current_user.organization)))
     try:
         # In a worker process with CPU and memory limits: the text may be anyone's draft.
         return render_untrusted(source, context), errors
@@ -168,6 +175,19 @@ def _version(boilerplate: Boilerplate, number: int) -> BoilerplateVersion:
     return version
 
 
+def _languages(boilerplate: Boilerplate) -> list[str]:
+    """What the selector offers: the organization's language first, then by name."""
+    own = org_language(current_user.organization)
+    others = (set(SHIPPED) | set(boilerplate.languages)) - {own}
+    return [own, *sorted(others, key=display_name)]
+
+
+def _language(boilerplate: Boilerplate, requested: str | None) -> str:
+    """The language asked for when the selector offers it, else the organization's."""
+    code = primary(requested)
+    return code if code in _languages(boilerplate) else org_language(current_user.organization)
+
+
 def _form_source(form: BoilerplateForm) -> Source:
     # Browsers send CRLF; stored text uses LF, so an untouched save changes nothing.
     return Source(subject=" ".join((form.subject.data or "").split()),
@@ -175,9 +195,11 @@ def _form_source(form: BoilerplateForm) -> Source:
 
 
 def _editor(boilerplate: Boilerplate, form: BoilerplateForm, chooser: Chooser,
-            source: Source, *, viewing: BoilerplateVersion | None = None,
+            source: Source, language: str, *, viewing: BoilerplateVersion | None = None,
             errors: list[dict[str, Any]] | None = None, status: int = 200) -> tuple[str, int]:
-    rendered, preview_errors = _preview(source, chooser.application)
+    rendered, preview_errors = _preview(source, chooser.application, language)
+    form.language.data = language
+    versions = [v for v in reversed(boilerplate.versions) if primary(v.language) == language]
     form.position.choices = options((p.id, p.title) for p in chooser.positions)
     form.application.choices = options((a.id, a.candidate.full_name)
                                        for a in chooser.applications)
@@ -188,7 +210,14 @@ def _editor(boilerplate: Boilerplate, form: BoilerplateForm, chooser: Chooser,
         viewing=viewing, rendered=rendered, html=_marked(rendered.html) if rendered else "",
         errors=errors if errors is not None else preview_errors, fields=MERGE_FIELDS,
         editable=current_user.can("admin") and viewing is None,
-        versions=list(reversed(boilerplate.versions)), authors=_authors(boilerplate.versions)
+        versions=versions, authors=_authors(boilerplate.versions), language=language,
+        language_name=display_name(language),
+        own_name=display_name(org_language(current_user.organization)),
+        languages=[(code, display_name(code), sum(primary(v.language) == code
+                                                  for v in boilerplate.versions))
+                   for code in _languages(boilerplate)],
+        current=versions[0] if versions else None,
+        next_number=max((v.number for v in boilerplate.versions), default=0) + 1,
     ), status
 
 
@@ -199,13 +228,16 @@ def show(boilerplate_id: int) -> tuple[str, int]:
     boilerplate = get_boilerplate(db.session, org_id(), boilerplate_id)
     number = request.args.get("version", type=int)
     viewing = _version(boilerplate, number) if number else None
-    start = _version(boilerplate, request.args.get("from_version", type=int) or
-                     boilerplate.current.number)
+    language = primary(viewing.language) if viewing else _language(
+        boilerplate, request.args.get("lang"))
+    # A language without a version yet starts from the organization's text, to translate.
+    start = _version(boilerplate, request.args.get("from_version", type=int) or (
+        boilerplate.version_in(language) or boilerplate.current).number)
     form = BoilerplateForm(formdata=None, subject=start.subject, body=start.body)
     chooser = _chooser(request.args.get("position", type=int),
                        request.args.get("application", type=int))
     shown = viewing or start
-    return _editor(boilerplate, form, chooser, Source(shown.subject, shown.body),
+    return _editor(boilerplate, form, chooser, Source(shown.subject, shown.body), language,
                    viewing=viewing)
 
 
@@ -215,33 +247,37 @@ def save(boilerplate_id: int) -> Response | tuple[str, int]:
     """Preview the edited text, or save it as a new version when it compiles."""
     boilerplate = get_boilerplate(db.session, org_id(), boilerplate_id)
     form = BoilerplateForm()
+    language = _language(boilerplate, form.language.data)
     chooser = _chooser(form.position.data, form.application.data)
     source = _form_source(form)
     if not form.validate_on_submit():
         errors = [{"line": None, "part": name.title(), "message": f"{form[name].label.text}: "
                    f"{messages[0]}"} for name, messages in form.errors.items()]
-        return _editor(boilerplate, form, chooser, source, errors=errors, status=422)
-    rendered, errors = _preview(source, chooser.application)
+        return _editor(boilerplate, form, chooser, source, language, errors=errors, status=422)
+    rendered, errors = _preview(source, chooser.application, language)
     if errors:
         if form.save.data:
             flash("Nothing was saved: fix the problems shown in the editor first.", "error")
-        return _editor(boilerplate, form, chooser, source, errors=errors, status=422)
+        return _editor(boilerplate, form, chooser, source, language, errors=errors, status=422)
     if not form.save.data:
-        return _editor(boilerplate, form, chooser, source)
-    before = boilerplate.current.number
+        return _editor(boilerplate, form, chooser, source, language)
+    before = boilerplate.version_in(language)
     try:
         version = save_version(db.session, boilerplate, subject=source.subject,
-                               body=source.body, by=current_user)
-    except TemplateError as exc:
+                               body=source.body, by=current_user, language=language)
+    except RecruiterError as exc:  # a TemplateError, with its line, or a refused language
         db.session.rollback()
-        return _editor(boilerplate, form, chooser, source, errors=[_error(exc)], status=422)
+        error = _error(exc) if isinstance(exc, TemplateError) else {
+            "line": None, "part": "Body", "message": str(exc)}
+        return _editor(boilerplate, form, chooser, source, language, errors=[error],
+                       status=422)
     db.session.commit()
-    if version.number == before:
+    if before is not None and version.number == before.number:
         flash("Nothing changed, so no new version was made.", "info")
     else:
-        flash(f"Saved version {version.number}. Draft letters that use it will follow it; "
-              "approved ones drop back to draft.", "success")
-    return redirect(url_for("boilerplates.show", boilerplate_id=boilerplate.id,
+        flash(f"Saved version {version.number} in {display_name(language)}. Draft letters "
+              "that use it will follow it; approved ones drop back to draft.", "success")
+    return redirect(url_for("boilerplates.show", boilerplate_id=boilerplate.id, lang=language,
                             position=form.position.data, application=form.application.data))
 
 
@@ -249,14 +285,16 @@ def save(boilerplate_id: int) -> Response | tuple[str, int]:
 @requires("admin")
 def preview(boilerplate_id: int) -> dict[str, Any]:
     """The live preview as JSON: subject, HTML, text and errors with their lines."""
-    get_boilerplate(db.session, org_id(), boilerplate_id)
+    boilerplate = get_boilerplate(db.session, org_id(), boilerplate_id)
     form = BoilerplateForm()
+    # The editor's script sends the text and the candidate; the language is in the URL.
+    language = _language(boilerplate, form.language.data or request.args.get("lang"))
     chooser = _chooser(form.position.data, form.application.data)
     source = _form_source(form)
     if len(source.subject) > 300 or len(source.body) > BODY_MAX:
         return {"subject": "", "html": "", "text": "", "missing": [], "errors": [{
             "line": None, "part": "Body", "message": "The text is too long to preview."}]}
-    rendered, errors = _preview(source, chooser.application)
+    rendered, errors = _preview(source, chooser.application, language)
     payload: dict[str, Any] = {
         "subject": rendered.subject if rendered else "",
         "html": str(_marked(rendered.html)) if rendered else "",

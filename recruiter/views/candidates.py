@@ -28,9 +28,11 @@ from ..forms.positions import (
     ImportForm,
     OutcomeForm,
     import_mapping_from,
+    language_choices,
 )
 from ..models import Position
 from ..services.importing import accepted_rows, parse_candidates, read_headers
+from ..services.languages import normalise, org_language
 from ..services.outcomes import (
     OutcomeNeedsConfirmation,
     Plan,
@@ -136,6 +138,10 @@ def new(position_id: int) -> Response | str:
     """Add one candidate by hand."""
     position = get_position(db.session, org_id(), position_id)
     form = CandidateForm()
+    own = org_language(current_user.organization)
+    language_choices(form.language, own)
+    if not form.is_submitted():
+        form.language.data = own
     if form.validate_on_submit():
         try:
             application = _save_form(position, form)
@@ -156,8 +162,11 @@ def edit(application_id: int) -> Response | str:
     """Edit one candidate's details, stage and channel."""
     application = get_application(db.session, org_id(), application_id)
     form = CandidateForm(obj=application.candidate)
+    language_choices(form.language, application.candidate.language,
+                     org_language(current_user.organization))
     if not form.is_submitted():
         form.stage.data, form.channel.data = application.stage, application.channel
+        form.language.data = normalise(application.candidate.language)
     if form.validate_on_submit():
         try:
             _save_form(application.position, form, application)

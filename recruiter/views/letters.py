@@ -18,11 +18,12 @@ from flask import (
 )
 from flask_login import current_user
 from markupsafe import Markup, escape
+from sqlalchemy import select
 
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
-from ..models import Batch, Letter, Position
+from ..models import Batch, Letter, Member, Position
 from ..services import approval, audit, files, outcomes, review
 from ..services.outcomes import LetterStopped
 from ..services.positions import get_position
@@ -67,10 +68,42 @@ def index(position_id: int) -> str:
     letters = review.letter_rows(db.session, result,
                                  result.letter_ids[(page - 1) * per_page:page * per_page])
     form = ApproveAllForm()  # the member types the count: that is the confirmation
+    no_note = [row for row in review.letter_rows(db.session, result, _no_note_ids(result))
+               if row.status == "draft"]
     return render_template("letters/index.html", position=position, letters=letters,
                            counts=review.review_counts(db.session, position, result), form=form,
                            page=page, pages=pages,
-                           differentiator_findings=result.differentiator_findings)
+                           differentiator_findings=result.differentiator_findings,
+                           no_note=no_note, other_warnings=_other_warnings(result),
+                           no_note_by=_no_note_deciders(letters))
+
+
+def _no_note_ids(result: review.Review) -> list[int]:
+    """The letters, in list order, whose note is empty (the ``empty-note`` warning)."""
+    return [i for i in result.letter_ids
+            if any(f.check == approval.NO_NOTE for f in result.findings.get(i, []))]
+
+
+def _other_warnings(result: review.Review) -> int:
+    """Letters with a warning besides an empty note: the batch tick is for those."""
+    return sum(1 for fs in result.findings.values()
+               if any(f.severity == "warning" and f.check != approval.NO_NOTE for f in fs))
+
+
+def _no_note_deciders(rows: list[review.LetterRow]) -> dict[int, str]:
+    """Who approved each listed letter to go without a personal paragraph, by letter id."""
+    ids = [row.id for row in rows if row.status in ("approved", "frozen", "sent")
+           and any(check == approval.NO_NOTE for check, _, _ in row.acknowledged)]
+    if not ids:
+        return {}
+    return {i: name or email for i, name, email in db.session.execute(
+        select(Letter.id, Member.name, Member.email).join(
+            Member, Member.id == Letter.approved_by_id).where(Letter.id.in_(ids)))}
+
+
+def _letter_ids(values: list[str]) -> list[int]:
+    """Letter ids from a form's repeated field; what is not a number names no letter."""
+    return [int(v) for v in values if v.isdecimal() and len(v) <= 10]
 
 
 @bp.post("/positions/<int:position_id>/letters/approve")
@@ -85,7 +118,9 @@ def approve_all(position_id: int) -> Response:
         try:
             count = approval.approve_all(db.session, position, current_user,
                                         expected_count=form.expected_count.data or 0,
-                                        acknowledge_warnings=bool(form.acknowledge.data))
+                                        acknowledge_warnings=bool(form.acknowledge.data),
+                                        without_note=_letter_ids(
+                                            request.form.getlist("without_note")))
         except RecruiterError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -111,6 +146,11 @@ def show(letter_id: int) -> str:
     mine = result.findings.get(letter.id, [])
     batch = db.session.get(Batch, letter.batch_id) if letter.batch_id else None
     life = outcomes.letter_life(letter, next(iter(letter.deliveries), None), batch)
+    no_note_by = None
+    if letter.status in ("approved", "frozen", "sent") and letter.approved_by and any(
+            isinstance(a, dict) and a.get("check") == approval.NO_NOTE
+            for a in letter.acknowledged or ()):
+        no_note_by = letter.approved_by.name or letter.approved_by.email
     return render_template(
         "letters/show.html", letter=letter, position=position, findings=mine,
         life=life, life_label=outcomes.LIFE_LABELS.get(life or "", letter.status),
@@ -118,7 +158,7 @@ def show(letter_id: int) -> str:
         previous_id=ids[index_ - 1] if index_ > 0 else None,
         next_id=ids[index_ + 1] if index_ + 1 < len(ids) else None, position_in=index_ + 1,
         total=len(ids), override_form=OverrideForm(note=letter.note_override or ""),
-        approve_form=ApproveForm(seen=letter.content_hash))
+        approve_form=ApproveForm(seen=letter.content_hash), no_note_by=no_note_by)
 
 
 @bp.get("/letters/<int:letter_id>/email")

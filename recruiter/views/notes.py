@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -14,6 +15,14 @@ from ..extensions import db
 from ..forms.notes import NOTE_MAX, NoteForm
 from ..models import Application, Candidate, Position
 from ..models.hiring import LETTER_OUTCOMES
+from ..services.checks import (
+    COLDER_MIN_LETTERS,
+    COLDER_MIN_MEDIAN,
+    COLDER_RATIO,
+    LONG_NOTE_WORDS,
+    SHORT_NOTE_WORDS,
+)
+from ..services.checks.text import _WORD_RE
 from ..services.positions import (
     BY_NAME,
     application_page,
@@ -42,6 +51,44 @@ def _progress(position_id: int) -> tuple[int, int]:
         .where(Application.position_id == position_id,
                Application.outcome.in_(LETTER_OUTCOMES))).one()
     return int(written or 0), int(total or 0)
+
+
+def note_words(note: str | None) -> int:
+    """A note's length in words, counted as the letter checks count them."""
+    return len(_WORD_RE.findall(note or ""))
+
+
+def median_words(position_id: int) -> int | None:
+    """The median length of the position's written notes, in words, or None.
+
+    None when the colder-letter check would not compare with the batch either: fewer than
+    ``COLDER_MIN_LETTERS`` notes, or a median under ``COLDER_MIN_MEDIAN`` words.
+    """
+    notes = db.session.scalars(select(Application.note).where(
+        Application.position_id == position_id, Application.outcome.in_(LETTER_OUTCOMES),
+        Application.note != "")).all()
+    written = [n for n in map(note_words, notes) if n]
+    if len(written) < COLDER_MIN_LETTERS:
+        return None
+    median = statistics.median(written)
+    return round(median) if median >= COLDER_MIN_MEDIAN else None
+
+
+def gauge(words: int, median: int | None) -> dict[str, Any]:
+    """The length gauge of one note box: its figures and a gentle hint, or none.
+
+    The same thresholds as the letter checks (services/checks/batch.py), so the hint says
+    beforehand what the review would warn about; notes.js's gauge recomputes it as one types.
+    """
+    hint = ""
+    if not words:
+        hint = "No note yet: this letter would go without a personal paragraph."
+    elif words < SHORT_NOTE_WORDS or (median and words < median * COLDER_RATIO):
+        hint = "Shorter than most: this letter will feel colder."
+    elif words > LONG_NOTE_WORDS:
+        hint = "Longer than most: two or three sentences read warmer than an assessment."
+    return {"words": words, "median": median, "hint": hint,
+            "max": max(words, 2 * (median or SHORT_NOTE_WORDS * 3), 1)}
 
 
 def _page_of(application: Application) -> int:
@@ -74,6 +121,7 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     for application_id in states.keys() - shown:  # refused, and no longer on this page
         applications.insert(0, db.session.get(Application, application_id))
     editable = current_user.can("edit")
+    median = median_words(position.id)
     # The template writes each card's textarea itself: 50 WTForms forms per view cost more than
     # the rest of the page. NoteForm still validates every save.
     cards = []
@@ -83,11 +131,14 @@ def _render(position: Position, page: int, *, saved: int | None = None,
         revision = state.get("revision")
         cards.append({"application": a, "theirs": state.get("theirs"), "saved": a.id == saved,
                       "note": a.note if note is None else note, "error": state.get("error"),
-                      "revision": a.note_revision if revision is None else revision})
+                      "revision": a.note_revision if revision is None else revision,
+                      "gauge": gauge(note_words(a.note if note is None else note), median)})
     return render_template(
         "notes/index.html", position=position, cards=cards, written=written, total=total,
         page=page, pages=pages, first_number=(page - 1) * per_page + 1,
-        editable=editable, note_max=NOTE_MAX), status
+        editable=editable, note_max=NOTE_MAX, median=median,
+        gauge_limits={"short": SHORT_NOTE_WORDS, "ratio": COLDER_RATIO,
+                      "long": LONG_NOTE_WORDS}), status
 
 
 @bp.get("/positions/<int:position_id>/notes")
@@ -132,7 +183,8 @@ def save(application_id: int) -> Response | tuple[Any, int]:
     written, total = _progress(position.id)
     if _wants_json():
         return {"revision": application.note_revision, "note": application.note,
-                "progress_written": written, "progress_total": total}, 200
+                "progress_written": written, "progress_total": total,
+                "median_words": median_words(position.id)}, 200
     flash(f"Saved the note for {name}. {written} of {total} written.", "success")
     return redirect(url_for("notes.index", position_id=position.id, page=_page_of(application),
                             saved=application.id, _anchor=f"a-{application.id}"))

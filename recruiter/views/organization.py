@@ -8,10 +8,11 @@ from werkzeug.wrappers import Response
 
 from ..errors import RecruiterError
 from ..extensions import db
-from ..forms.organization import OrganizationForm, TokenForm
+from ..forms.organization import TokenForm, organization_form
 from ..models import ApiToken, Organization
+from ..services.languages import SHIPPED, display_name, org_language, primary
 from ..services.organization import FIELDS as SETTINGS
-from ..services.organization import SettingError, update_organization
+from ..services.organization import TITLES_IN, SettingError, titles_in, update_organization
 from ..services.tokens import create_token, revoke_token, tokens_of
 from .access import requires
 
@@ -28,13 +29,23 @@ FIELDS = tuple(name for name in SETTINGS
 def settings() -> Response | str:
     """Show and change the letterhead, sender, time zone and sending rate."""
     org: Organization = current_user.organization
-    form = OrganizationForm(obj=org)
+    titles = titles_in(org)
+    own = org_language(org)
+    names = {code: display_name(code) for code in (set(SHIPPED) | set(titles)) - {own}}
+    languages = sorted(names, key=names.__getitem__)
+    form = organization_form(languages, names, org, titles)
+    form.sender_title.label.text = f"Their title, in {display_name(own)}"
     if form.validate_on_submit():
-        values = {name: getattr(form, name).data for name in FIELDS}
+        values: dict[str, object] = {name: getattr(form, name).data for name in FIELDS}
+        # A language that becomes the organization's own keeps its stored title, unused.
+        new_own = primary(form.locale.data) or own
+        values[TITLES_IN] = {code: getattr(form, f"title_in_{code}").data or ""
+                             for code in languages if code != new_own}
         try:
             changed = update_organization(db.session, org, values, current_user)
         except SettingError as exc:  # a name taken in some case: which organization is not said
-            field = getattr(form, exc.field)
+            name = exc.field.replace(f"{TITLES_IN}.", "title_in_")
+            field = getattr(form, name, None) or form.sender_title
             field.errors = [*field.errors, str(exc)]
         else:
             db.session.commit()

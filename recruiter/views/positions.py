@@ -10,10 +10,11 @@ from werkzeug.wrappers import Response
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms import options
-from ..forms.positions import AUTO_BOILERPLATE, DifferentiatorForm, OutcomeForm, PositionForm
+from ..forms.positions import AUTO_BOILERPLATE, OutcomeForm, PositionForm, differentiator_form
 from ..models import Application, Boilerplate
+from ..services.approval import differentiator_findings
 from ..services.boilerplates import get_boilerplate
-from ..services.checks import BatchFacts, check_differentiator
+from ..services.languages import display_name, org_language
 from ..services.outcomes import set_openings
 from ..services.positions import (
     application_page,
@@ -24,6 +25,11 @@ from ..services.positions import (
     set_differentiator,
 )
 from ..services.standings import OUTCOME_ACTIONS, standings
+from ..services.translations import (
+    differentiator_languages,
+    missing_differentiators,
+    set_differentiators_in,
+)
 from ..services.versions import bump_review
 from .access import org_id, requires
 
@@ -118,7 +124,8 @@ def show(position_id: int) -> str:
     return render_template(
         "positions/show.html", position=position, applications=applications,
         standings=standings(db.session, position, applications), actions=OUTCOME_ACTIONS,
-        hire=hire_of(position),
+        hire=hire_of(position), language_names={
+            a.candidate.language: display_name(a.candidate.language) for a in applications},
         total=total, pending=pending, page=page, pages=pages,
         outcome_form=OutcomeForm())
 
@@ -128,11 +135,22 @@ def show(position_id: int) -> str:
 def differentiator(position_id: int) -> Response | str:
     """Write what set the hire apart, with guidance and checks."""
     position = get_position(db.session, org_id(), position_id)
-    form = DifferentiatorForm(obj=position)
+    names = {code: display_name(code)
+             for code in differentiator_languages(db.session, position)}
+    languages = sorted(names, key=names.__getitem__)
+    form = differentiator_form(languages, position.differentiator_in or {}, names)
+    if request.method == "GET":
+        form.differentiator.data = position.differentiator
+    if languages:
+        own = display_name(org_language(current_user.organization))
+        form.differentiator.label.text += f", in {own}"
     if form.validate_on_submit():
         try:
             set_differentiator(db.session, position, form.differentiator.data or "",
                                by=current_user)
+            set_differentiators_in(db.session, position, {
+                code: getattr(form, f"in_{code}").data or "" for code in languages},
+                by=current_user)
         except RecruiterError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -140,10 +158,9 @@ def differentiator(position_id: int) -> Response | str:
             db.session.commit()
             flash("Differentiator saved.", "success")
             return redirect(url_for("positions.differentiator", position_id=position.id))
-    hire = hire_of(position)
-    facts = BatchFacts(differentiator=position.differentiator,
-                       hire_names=(hire.candidate.full_name,) if hire else (),
-                       hire_email=hire.candidate.email if hire else None)
-    findings = check_differentiator(position.differentiator, facts)
+    # The same findings as the letter review: each translation with its language's words.
     return render_template("positions/differentiator.html", position=position, form=form,
-                           hire=hire, findings=findings)
+                           hire=hire_of(position), findings=differentiator_findings(position),
+                           names=names,
+                           missing=sorted(names[code] for code in
+                                          missing_differentiators(db.session, position)))

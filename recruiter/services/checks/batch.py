@@ -15,6 +15,8 @@ LONG_NOTE_WORDS = 150
 COLDER_RATIO = 0.5       # a personal paragraph under half of the batch median is colder
 COLDER_MIN_MEDIAN = 12   # ...when the median note is a real paragraph
 COLDER_MIN_LETTERS = 5
+COLDER_LETTER_SHARE = 0.08  # ...or under this share of the whole letter's words: a
+# form letter. The Vancouver demo's notes are 9-19% of their letters; one line is ~6%.
 NEAR_DUPLICATE = 0.7     # Jaccard similarity of word pairs
 COMMON_PAIR_LIMIT = 200  # word pairs in more notes than this say nothing about duplicates
 SHORTEST_NEAR_DUPLICATE = 5  # words; shorter notes are compared only exactly
@@ -118,23 +120,37 @@ def _duplicate_finding(letter: LetterUnderCheck, others: list[LetterUnderCheck])
 
 
 def _colder(letters: Sequence[LetterUnderCheck]) -> dict[Hashable, Finding]:
+    """Personal paragraphs far shorter than the batch's, or a sliver of their own letter.
+
+    Two comparisons, each named in the message with its figures: against the batch's median
+    note (when the batch is big enough and its notes are real paragraphs), and against the
+    rest of the letter (always: a few words in a long letter read as a form letter).
+    """
     lengths = {letter.key: len(_WORD_RE.findall(letter.note or "")) for letter in letters}
     written = [n for n in lengths.values() if n]
-    if len(written) < COLDER_MIN_LETTERS:
-        return {}
-    median = statistics.median(written)
-    if median < COLDER_MIN_MEDIAN:
-        return {}
+    median = statistics.median(written) if len(written) >= COLDER_MIN_LETTERS else None
+    if median is not None and median < COLDER_MIN_MEDIAN:
+        median = None
     found = {}
     for letter in letters:
         words = lengths[letter.key]
-        if 0 < words < median * COLDER_RATIO:
+        if not words:
+            continue  # an empty note is its own check
+        reasons = []
+        if median is not None and words < median * COLDER_RATIO:
+            reasons.append(f"This personal paragraph has {words} words; most in this batch "
+                           f"have about {median:g}. Side by side, this letter reads colder "
+                           "than the others.")
+        total = len(_WORD_RE.findall(letter.text or ""))
+        if total and words < total * COLDER_LETTER_SHARE:
+            reasons.append(f"The personal paragraph is {words} word{'s' if words != 1 else ''} "
+                           f"of a {total}-word letter ({words / total:.0%}, under "
+                           f"{COLDER_LETTER_SHARE:.0%}): the letter reads as a form letter. "
+                           "Say a little more about what was good in this application.")
+        if reasons:
             start, end = _note_span(letter.text, letter.note)
-            found[letter.key] = Finding(
-                "colder-letter", "warning",
-                f"This personal paragraph has {words} words; most in this batch have about "
-                f"{median:g}. Side by side, this letter reads colder than the others.",
-                start, end, "note")
+            found[letter.key] = Finding("colder-letter", "warning", " ".join(reasons),
+                                        start, end, "note")
     return found
 
 
@@ -145,7 +161,7 @@ def check_batch(letters: Sequence[LetterUnderCheck], facts: BatchFacts
     colder = _colder(letters)
     result: dict[Hashable, list[Finding]] = {}
     for letter in letters:
-        found = check_text(letter.text, language=facts.language,
+        found = check_text(letter.text, language=letter.language,
                            ignore_names=letter.candidate_names,
                            retention_months=facts.retention_months)
         found += _note_findings(letter)

@@ -34,12 +34,16 @@ class Finding:
 
 @dataclass(frozen=True)
 class LetterUnderCheck:
-    """A rendered letter and the note that went into it."""
+    """A rendered letter and the note that went into it.
+
+    ``language`` is the letter's language tag: its word list checks the letter's wording.
+    """
 
     key: Hashable
     text: str
     note: str
     candidate_names: tuple[str, ...] = ()
+    language: str = "en"
 
 
 @dataclass(frozen=True)

@@ -8,21 +8,56 @@ from functools import lru_cache
 
 from .findings import BatchFacts, Finding
 from .text import _WORD_RE, _fold, check_text
+from .wordlists import _lowered, primary_language, word_lists
 
 _HONORIFIC_RE = re.compile(r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?\s+[A-Z][\w'-]+")
 _PRONOUN_RE = re.compile(r"\b(?:he|she|him|her|his|hers|himself|herself)\b", re.IGNORECASE)
 
 
-def check_differentiator(text: str, facts: BatchFacts) -> list[Finding]:
-    """The differentiator must be job-related, never personal, never name the hire."""
+def _hire_characteristics(text: str, language: str) -> list[Finding]:
+    """Wording that hints at a protected characteristic of the hire ("a recent graduate").
+
+    From the ``[hire.<category>]`` sections of the language's word list.
+    """
+    lowered = _lowered(text)
+    found: list[Finding] = []
+    for category in word_lists(language).hire:
+        if category.terms is None:
+            continue
+        allowed = ([m.span() for m in category.allow.finditer(lowered)]
+                   if category.allow is not None else [])
+        for m in category.terms.finditer(lowered):
+            start, end = m.span()
+            if any(a <= start and end <= b for a, b in allowed):
+                continue
+            if any(f.start is not None and f.end is not None and start < f.end
+                   and f.start < end for f in found):
+                continue
+            found.append(Finding(category.check, category.severity,
+                                 f"“{text[start:end]}”: {category.explanation}", start, end,
+                                 category.name))
+    return found
+
+
+def check_differentiator(text: str, facts: BatchFacts, *, language: str | None = None
+                         ) -> list[Finding]:
+    """The differentiator must be job-related, never personal, never name the hire.
+
+    ``language`` (a language tag; by default ``facts.language``) picks the word list, for
+    the differentiator itself and for each of its translations.
+    """
     text = text or ""
+    language = primary_language(language or facts.language)
     if not text.strip():
         return [Finding("differentiator-missing", "warning",
                         "There is no differentiator yet. One job-related sentence on what set "
                         "the hire apart makes every letter more honest and more useful.",
                         category="differentiator")]
-    found: list[Finding] = []
-    for f in check_text(text, language=facts.language):
+    found: list[Finding] = _hire_characteristics(text, language)
+    for f in check_text(text, language=language):
+        if any(h.start is not None and h.end is not None and f.start is not None
+               and f.end is not None and f.start < h.end and h.start < f.end for h in found):
+            continue  # "a recent graduate" is reported once, as a hint at the hire's age
         if f.check == "protected-characteristic":
             found.append(Finding("differentiator-personal", "error",
                                  f"The differentiator mentions {f.category.replace('_', ' ')} "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -26,7 +26,6 @@ from ..mail import Envelope, Outgoing, new_message_id, render_emails, valid_addr
 from ..orgtime import org_today
 from ..pdf import render_pdfs_parallel
 from ..rendering import Boilerplate as Source
-from ..rendering import letter_date
 from ..versions import bump_review
 from .batches import SENDING_TIMEOUT, batch_of, now_utc, released_state
 
@@ -179,10 +178,9 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
         raise RecruiterError("Nothing was sent, because these letters do not render: "
                              + "; ".join(problems[:10]) + ("; …" if len(problems) > 10 else ""))
     # Dated as the day it is frozen, without touching the row before the batch is ours.
-    dated = letter_date(org.locale, today)
     post = [x for x in letters if x.application.letter_channel == "post"]
     pdfs = dict(zip((x.id for x in post), render_pdfs_parallel(
-        [replace(files.pdf_letter(x, org), date=dated) for x in post], page_size=page_size),
+        [files.pdf_letter(x, org, day=today) for x in post], page_size=page_size),
         strict=True))
     return [Frozen(letter, letter.application.letter_channel, email.recipient, message_id,
                    email.eml, pdfs.get(letter.id))
