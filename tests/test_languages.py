@@ -30,6 +30,8 @@ from recruiter.services.shipped import shipped_boilerplates
 
 TODAY = date(2026, 12, 3)
 NNBSP, NBSP = "\u202f", "\u00a0"
+SUBJECTS = {"fr": "Votre candidature au poste «\u00a0", "es": "Su candidatura al puesto de ",
+            "de": "Ihre Bewerbung: "}
 DATES = {"fr": "3 décembre 2026", "es": "3 de diciembre de 2026", "de": "3. Dezember 2026"}
 DIFFERENTIATORS = {"fr": "une solide expérience des opérations aériennes",
                    "es": "una sólida experiencia en operaciones aéreas",
@@ -225,6 +227,8 @@ def test_each_candidate_gets_a_letter_in_their_language(multilingual, tmp_path: 
         assert not [f for f in found[letter.id]
                     if f.check in ("language-fallback", "missing-translation")]
         message = message_from_bytes(files.letter_eml(letter), policy=policy.default)
+        subject = str(message["Subject"]).strip()  # a long one is folded before its first word
+        assert subject.startswith(SUBJECTS[language]), subject
         text = message.get_body(("plain",)).get_content()
         html = message.get_body(("html",)).get_content()
         assert phrase(name, language) in words(text)
