@@ -154,8 +154,9 @@ def trial_render(session: Session, bp: Boilerplate, source: Source,
     if org is None:
         raise NotFound("No such organization.")
     language = language or org_language(org)
-    positions = {p.id: p for p in session.scalars(select(Position).join(Application).where(
-        _users(bp)).distinct())}
+    # Distinct ids, then the rows: PostgreSQL cannot compare the JSON columns DISTINCT needs.
+    used = select(Position.id).join(Application).where(_users(bp)).distinct()
+    positions = {p.id: p for p in session.scalars(select(Position).where(Position.id.in_(used)))}
     if not positions:  # still rendered once, with the limits, so no hostile text is saved
         _refuse_failures(["a sample candidate"], source, [_sample(org, language)])
         return 0
