@@ -72,7 +72,7 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
     if not yes and not click.confirm(f"Approve and send {len(letters)} letters?"):
         raise RecruiterError("Nothing was sent.")
     member = acting_member(position, by_email)
-    pending = sum(1 for x in letters if x.status in ("draft", "approved"))
+    pending = sum(1 for x in letters if x.status == "draft")  # what approving all approves now
     if pending:
         approval.approve_all(db.session, position, member, expected_count=pending,
                                     acknowledge_warnings=True)

@@ -65,7 +65,7 @@ def outbox_recipients(app) -> list[str]:  # noqa: ANN001
 def approve_and_freeze(db, position: Position, member, **options):  # noqa: ANN001, ANN003, ANN201
     """Approve every open letter (acknowledging warnings) and freeze the batch."""
     letters = letters_service.refresh_letters(db, position)
-    count = sum(1 for x in letters if x.status in ("draft", "approved"))
+    count = sum(1 for x in letters if x.status == "draft")  # what approving all approves now
     approval.approve_all(db, position, member, expected_count=count,
                                 acknowledge_warnings=True)
     batch, _ = sending.freeze_batch(db, position, member, **options)

@@ -39,7 +39,7 @@ def _application(db, position: Position, first_name: str) -> Application:  # noq
 
 def _approve_and_freeze(db, position: Position, member: Member, **options) -> None:  # noqa: ANN001, ANN003
     letters = letters_service.refresh_letters(db, position)
-    count = sum(1 for x in letters if x.status in ("draft", "approved"))
+    count = sum(1 for x in letters if x.status == "draft")  # what approving all approves now
     approval.approve_all(db, position, member, expected_count=count,
                                 acknowledge_warnings=True)
     sending.freeze_batch(db, position, member, **options)

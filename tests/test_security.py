@@ -56,7 +56,8 @@ FRAMED_BY_THE_APP = {"letters.email", "letters.pdf", "audit.email", "audit.pdf"}
 SIGN_IN_OUT = {"auth.login", "auth.logout", "auth.password"}  # and one's own password
 # POSTs a reader may make: the chain check writes nothing; the exports write only their own
 # audit event (they are POSTs so that no other site can make a member's browser write one).
-READ_ONLY_POSTS = {"audit.verify": 302, "audit.export": 200, "letters.download_zip": 200}
+READ_ONLY_POSTS = {"audit.verify": 302, "audit.export": 200, "letters.download_zip": 200,
+                   "reasons.position_csv": 200, "reasons.report_csv": 200}
 # GET-only routes that are not a 200 page for a signed-in auditor, and why.
 AUDITOR_GETS = {"main.index": 302,  # sends members on to their positions
                 # The frozen letter goes by email: its frozen copy is its .eml, no PDF

@@ -237,7 +237,7 @@ def candidates_csv(count: int, *, post: int = 0) -> bytes:
 def approve(db, position: Position, member: Member) -> int:  # noqa: ANN001
     """Approve every open letter of the position, acknowledging warnings (empty notes)."""
     letters = letters_service.refresh_letters(db, position)
-    count = sum(1 for x in letters if x.status in ("draft", "approved"))
+    count = sum(1 for x in letters if x.status == "draft")  # what approving all approves now
     approval.approve_all(db, position, member, expected_count=count,
                                 acknowledge_warnings=True)
     db.commit()

@@ -233,7 +233,7 @@ def test_page_size_shapes_every_web_pdf(app: Flask, client: FlaskClient, db, log
     bundle = _as(client, "GET", f"/positions/{position.id}/post-letters.pdf")
     assert bundle.mimetype == "application/pdf"
     assert page_size_points(bundle.data, tmp_path) == LETTER_POINTS
-    assert "Sending 3 emails now." in _send(client, position, NO_HOLD).text  # frozen inline
+    assert "All 3 emails were sent on" in _send(client, position, NO_HOLD).text  # inline
     frozen = _letters(db, position)
     assert frozen and all(x.status in ("frozen", "sent") for x in frozen)
     pdfs = [x.frozen.pdf for x in frozen if x.frozen.pdf]  # the postal letters' PDFs

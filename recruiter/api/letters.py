@@ -100,10 +100,13 @@ class ApproveIn(Model):
 
 
 class ApproveAllIn(Model):
-    """Approve every open letter of the position."""
+    """Approve every draft letter of the position."""
 
-    expected_count: int = Field(ge=0, le=1_000_000, description="How many letters you "
-                                "reviewed: a different number is refused.")
+    expected_count: int = Field(
+        ge=0, le=1_000_000,
+        description="How many letters this approves now: the position's draft letters, "
+                    "not counting those approved one by one already. A different number "
+                    "is refused.")
     acknowledged: list[CheckName] = Field(
         default_factory=list, max_length=100,
         description="The checks of the warnings you accept, across the letters. An empty "
@@ -118,8 +121,9 @@ class ApproveAllIn(Model):
 class ApproveAllOut(Model):
     """What approving every letter did."""
 
-    approved: int
-    cancelled: int = Field(description="Letters cancelled on a last check of the candidate.")
+    approved: int = Field(description="Draft letters approved now.")
+    cancelled: int = Field(description="Of the `expected_count` drafts, those cancelled on a "
+                                       "last check of the candidate.")
 
 
 def _cache() -> review.ReviewCache:
@@ -180,11 +184,12 @@ def list_letters(position_id: int, query: PageQuery) -> LetterList:
 @endpoint("POST", POSITION + "/letters/approve", tag="letters", body=ApproveAllIn,
           response=ApproveAllOut, errors=(404,))
 def approve_letters(position_id: int, body: ApproveAllIn) -> ApproveAllOut:
-    """Approve every open letter of a position.
+    """Approve every draft letter of a position.
 
+    Letters approved one by one already stay approved and are checked again with the rest.
     Refused when any letter has an error, when a warning's check is not acknowledged, when
     a draft without a note is not in `without_note`, or when `expected_count` is not the
-    number of open letters.
+    number of drafts, the letters it approves now.
     """
     count = approval.approve_all(db.session, position_of(position_id), actor(),
                                  expected_count=body.expected_count,

@@ -14,6 +14,7 @@ from .letters import (
     Resolution,
 )
 from .org import ROLES, Boilerplate, BoilerplateVersion, Member, Organization
+from .reasons import RejectionReason as RejectionReason  # re-exported
 from .webhooks import (
     WEBHOOK_DELIVERY_STATES,
     WEBHOOK_EVENTS,

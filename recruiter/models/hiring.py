@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..extensions import db
 from ._base import UTCDateTime, created, intpk, org_fk
 from .org import Boilerplate, Member
+from .reasons import RejectionReason
 
 POSITION_STATUSES = ("open", "filled", "closed")
 STAGES = ("applied", "screened", "interviewed")
@@ -119,11 +120,16 @@ class Application(db.Model):
     channel: Mapped[str] = mapped_column(String(8), default="auto")  # auto, email, post
     # The applicant tracking system's own id for this application: the API's upsert key.
     external_id: Mapped[str | None] = mapped_column(String(200))
+    # Why a declined candidate was declined, for reporting only: never in a letter or the API.
+    # No ON DELETE: a reason once chosen is deactivated, never deleted (services/reasons.py).
+    rejection_reason_id: Mapped[int | None] = mapped_column(
+        ForeignKey("rejection_reason.id"), index=True)
     created_at: Mapped[created]
 
     position: Mapped[Position] = relationship(back_populates="applications")
     candidate: Mapped[Candidate] = relationship()
     note_updated_by: Mapped[Member | None] = relationship()
+    rejection_reason: Mapped[RejectionReason | None] = relationship()
 
     __table_args__ = (
         UniqueConstraint("position_id", "candidate_id"),

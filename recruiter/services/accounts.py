@@ -12,6 +12,7 @@ from ..models import ROLES, Member, Organization
 from . import audit
 from .boilerplates import ensure_shipped
 from .mail import valid_address
+from .reasons import ensure_default_reasons
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 MIN_PASSWORD = 12  # a first password and a changed one alike
@@ -24,6 +25,7 @@ def create_organization(session: Session, name: str, **settings: object) -> Orga
     session.add(org)
     session.flush()
     ensure_shipped(session, org)
+    ensure_default_reasons(session, org)
     return org
 
 

@@ -244,7 +244,10 @@ def _with_no_note(acknowledge: bool | Collection[str]) -> bool | set[str]:
 def approve_all(session: Session, position: Position, member: Member, *, expected_count: int,
                 acknowledge_warnings: bool | Collection[str],
                 without_note: Collection[int] | None = None) -> int:
-    """Approve every open letter at once, after the member confirmed how many there are.
+    """Approve every draft at once, after the member confirmed how many it approves now.
+
+    ``expected_count`` is the number of drafts, the letters this approves now: letters
+    approved one by one already are checked again but not counted.
 
     ``acknowledge_warnings`` ticks every warning, or names the checks acknowledged.
     ``without_note`` names, by id, each letter confirmed to go without a personal paragraph:
@@ -256,13 +259,17 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
 
     Each candidate is checked again first: a letter that must not go (a second letter to the
     same person) is cancelled with its reason, and the count the member saw still confirms.
+    Returns how many letters it approved now.
     """
     shown = [x for x in refresh_letters(session, position) if x.status in OPEN]
     if not shown:
         raise RecruiterError("There are no letters to approve.")
-    if expected_count != len(shown):
-        raise RecruiterError(f"You confirmed {expected_count} letters but there are "
-                             f"{len(shown)}; review the list again.")
+    drafts = sum(1 for x in shown if x.status == "draft")
+    if expected_count != drafts:
+        already = len(shown) - drafts
+        raise RecruiterError(f"You confirmed {expected_count} letters but there are {drafts} "
+                             "to approve" + (f" ({already} approved already)" if already else "")
+                             + "; review the list again.")
     letters = rechecks.recheck(session, shown, step="approval", actor=member)
     if not letters:
         return 0
@@ -299,4 +306,4 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
                      "warnings_acknowledged": sum(len(x.acknowledged) for x in letters),
                      "content_sha256": audit.sha256_hex("".join(x.content_hash
                                                                 for x in letters))})
-    return len(letters)
+    return len(approved)

@@ -14,12 +14,13 @@ import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date
+from urllib.parse import quote
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..errors import RecruiterError
-from ..models import Application, FrozenLetter, Letter, Organization, Position
+from ..models import Application, Candidate, FrozenLetter, Letter, Organization, Position
 from .csvcells import csv_safe
 from .languages import letter_locale, org_language, sender_title_in
 from .letters import LOCKED, organization_of, sort_key
@@ -74,7 +75,12 @@ def letter_pdf(letter: Letter, *, page_size: str = "A4") -> bytes:
     return render_pdf(pdf_letter(letter, organization_of(letter)), page_size=page_size)
 
 
-def _eml(letter: Letter, org: Organization) -> bytes:
+def _eml(letter: Letter, org: Organization, *, draft: bool = False) -> bytes:
+    """The letter built as an email now; a ``draft`` carries no Message-ID.
+
+    A draft in an export must not pass for the letter itself: without a Message-ID it cannot
+    be mailed as the real letter, outside approval and the audit.
+    """
     _refuse_failed(letter)
     cand = letter.application.candidate
     if not cand.email:
@@ -85,8 +91,11 @@ def _eml(letter: Letter, org: Organization) -> bytes:
                         recipient_name=cand.full_name, recipient_email=cand.email,
                         message_id=(frozen.message_id if (frozen := _frozen(letter)) else None)
                         or new_message_id(domain))
-    return build_message(envelope, subject=letter.subject, text=letter.text,
-                         html=letter.html).as_bytes()
+    message = build_message(envelope, subject=letter.subject, text=letter.text,
+                            html=letter.html)
+    if draft:
+        del message["Message-ID"]
+    return message.as_bytes()
 
 
 def letter_eml(letter: Letter) -> bytes:
@@ -119,8 +128,42 @@ def print_bundle(session: Session, position: Position, *, page_size: str = "A4")
                              f" to render ({names}{', …' if len(failed) > 10 else ''}); fix the"
                              " boilerplate first.")
     if not post:
-        raise RecruiterError("No letter of this position goes by post.")
+        raise RecruiterError("No letter of this position goes by post, so there is nothing "
+                             "to print.")
     return render_print_bundle([pdf_letter(x, org) for x in post], page_size=page_size)
+
+
+def _by_post() -> ColumnElement[bool]:
+    """Application.letter_channel in SQL: post as chosen, or "auto" without an address."""
+    return or_(Application.channel == "post",
+               and_(Application.channel == "auto",
+                    or_(Candidate.email.is_(None), Candidate.email == "")))
+
+
+def has_post_letters(session: Session, position: Position) -> bool:
+    """Whether at least one letter of the position (not cancelled) goes by post."""
+    return bool(session.scalar(select(
+        select(Letter.id).join(Application, Application.id == Letter.application_id)
+        .join(Candidate, Candidate.id == Application.candidate_id)
+        .where(Application.position_id == position.id, Letter.status != "cancelled",
+               _by_post()).exists())))
+
+
+def letters_zip_name(session: Session, position: Position) -> str:
+    """The ZIP's name: the position and the day, and ``DRAFT`` while any letter is unfrozen.
+
+    ``letters-operations-coordinator-DRAFT-2026-12-03.zip``: a draft is what the letter may
+    become, not what was sent, and the name says so wherever the file goes.
+    """
+    letters = (select(Letter.id).join(Application, Application.id == Letter.application_id)
+               .where(Application.position_id == position.id, Letter.status != "cancelled"))
+    # Nothing frozen yet (not even a letter to export) is a draft too.
+    draft = any(session.execute(select(letters.where(Letter.batch_id.is_(None)).exists(),
+                                       ~letters.where(Letter.batch_id.isnot(None)).exists()))
+                .one())
+    title = name_slug(position.title)[:60].strip("-") or f"position-{position.id}"
+    day = org_today(organization_of(position)).isoformat()
+    return f"letters-{title}{'-DRAFT' if draft else ''}-{day}.zip"
 
 
 class _Pipe:
@@ -146,16 +189,51 @@ class _Pipe:
         return data
 
 
+# Letters NFKD leaves whole: spelled out so that "Øst" and "Łukasz" keep their first letter.
+_SPELLED = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
+                          "Ø": "O", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L",
+                          "þ": "th", "Þ": "TH", "ı": "i", "ħ": "h", "Ħ": "H"})
+
+
+def name_slug(*names: str, ascii_only: bool = True) -> str:
+    """Names as one lower-case file-name part: ``Lefèbvre``, ``Zoé`` → ``lefebvre-zoe``.
+
+    With ``ascii_only=False`` the letters stay as written (``lefèbvre-zoé``), for the UTF-8
+    file name of a download. Empty when the names hold no letter or digit at all.
+    """
+    text = unicodedata.normalize("NFKC", " ".join(names)).casefold()
+    if ascii_only:
+        text = unicodedata.normalize("NFKD", text.translate(_SPELLED))
+        text = text.encode("ascii", "ignore").decode()
+    return re.sub(r"[\W_]+", "-", text).strip("-")
+
+
 def file_stem(number: int, width: int, application: Application) -> str:
     """A letter's file name in an export: its number, then the candidate's name in ASCII."""
     cand = application.candidate
-    parts = []
-    for name in (cand.last_name, cand.first_name):
-        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-        slug = re.sub(r"[^A-Za-z0-9]+", "-", ascii_name).strip("-")
-        if slug:
-            parts.append(slug)
-    return f"{number:0{width}d}-{'-'.join(parts) or 'candidate'}"
+    return f"{number:0{width}d}-{name_slug(cand.last_name, cand.first_name) or 'candidate'}"
+
+
+def download_name(letter: Letter, suffix: str) -> tuple[str, str]:
+    """One letter's file name, in ASCII and as written: ``okafor-daniel.pdf`` twice.
+
+    ``letter-<id>`` when the candidate's name gives no ASCII letter (a purged or a
+    non-Latin name); the second name keeps the real letters where they differ.
+    """
+    cand = letter.application.candidate
+    fallback = f"letter-{letter.id}"
+    plain = name_slug(cand.last_name, cand.first_name) or fallback
+    real = name_slug(cand.last_name, cand.first_name, ascii_only=False) or plain
+    return f"{plain}.{suffix}", f"{real}.{suffix}"
+
+
+def content_disposition(letter: Letter, suffix: str, *, inline: bool = False) -> str:
+    """The Content-Disposition of one letter's file, with RFC 5987 ``filename*`` if needed."""
+    plain, real = download_name(letter, suffix)
+    value = f'{"inline" if inline else "attachment"}; filename="{plain}"'
+    if real != plain:
+        value += f"; filename*=UTF-8''{quote(real, safe='')}"
+    return value
 
 
 def _chunks(items: Sequence[Letter], size: int) -> Iterator[Sequence[Letter]]:
@@ -209,7 +287,7 @@ def iter_letters_zip(session: Session, position: Position, chunk: int = 50, *,
                 if cand.email:
                     saved = stored[letter.id].eml if letter.id in stored else None
                     eml_name = f"{stem}.eml"
-                    archive.writestr(eml_name, saved or _eml(letter, org))
+                    archive.writestr(eml_name, saved or _eml(letter, org, draft=True))
                 rows.writerow([csv_safe(v) for v in (
                     letter.id, cand.full_name, cand.email or "", letter.application.letter_channel,
                     letter.status, f"{stem}.pdf", eml_name, "")])

@@ -152,7 +152,8 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         if cached is not None and cached.refreshed:
             return cached, False
     letters = _build(session, position, refresh=refresh)
-    findings = approval.letter_findings(position, letters)
+    findings = {i: errors_first(fs)
+                for i, fs in approval.letter_findings(position, letters).items()}
     live = [findings.get(x.id, []) for x in letters if x.status != "cancelled"]
     before = key
     if refresh:  # the refresh may have bumped the version; the row is ours, so only it did
@@ -168,6 +169,11 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
     else:  # made under our own bump, which a rollback would take back (and a writer reuse)
         session.info.setdefault(_PENDING, []).append((cache, position.id, result))
     return result, True
+
+
+def errors_first(findings: Sequence[checks.Finding]) -> list[checks.Finding]:
+    """The findings with every error before the warnings, each kind in its own order."""
+    return sorted(findings, key=lambda f: f.severity != "error")
 
 
 _PENDING = "recruiter.review.pending"  # session.info: reviews kept once the bump commits

@@ -18,8 +18,9 @@ def blueprints() -> list[Blueprint]:
     from .notes import bp as notes
     from .organization import bp as organization
     from .positions import bp as positions
+    from .reasons import bp as reasons
     from .sending import bp as sending
     from .webhooks import bp as webhooks
 
     return [main, auth, positions, candidates, notes, boilerplates, letters, sending, members,
-            organization, audit, api, webhooks]
+            organization, audit, api, webhooks, reasons]

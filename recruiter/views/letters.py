@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from typing import Any
 
 from flask import (
     Blueprint,
@@ -24,7 +25,7 @@ from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
 from ..models import Batch, Letter, Member, Position
-from ..services import approval, audit, files, outcomes, review
+from ..services import approval, audit, files, outcomes, review, review_list
 from ..services.outcomes import LetterStopped
 from ..services.positions import get_position
 from .access import org_id, requires
@@ -55,27 +56,38 @@ def _review(position: Position) -> review.Review:
     return result
 
 
+def _narrowed(position: Position, result: review.Review) -> review_list.Narrowed:
+    """The list's filter (``show``) and search (``q``) from the query string."""
+    return review_list.narrow(db.session, position, result, show=request.args.get("show", ""),
+                              search=request.args.get("q", ""))
+
+
 @bp.get("/positions/<int:position_id>/letters")
 @requires("read")
-def index(position_id: int) -> str:
+def index(position_id: int) -> tuple[str, int]:
     """The position's letters with their status and check counts, a page at a time."""
-    position = get_position(db.session, org_id(), position_id)
+    return _index_page(get_position(db.session, org_id(), position_id), ApproveAllForm())
+
+
+def _index_page(position: Position, form: ApproveAllForm, ticked: Collection[int] = (),
+                status: int = 200) -> tuple[str, int]:
+    """The list, narrowed and paged as the query string says; ``form`` as typed."""
     result = _review(position)
+    narrowed = _narrowed(position, result)
     per_page = int(current_app.config.get("LETTERS_PER_PAGE", 50))
-    total = len(result.letter_ids)
-    pages = max((total + per_page - 1) // per_page, 1)
+    pages = max((len(narrowed.ids) + per_page - 1) // per_page, 1)
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     letters = review.letter_rows(db.session, result,
-                                 result.letter_ids[(page - 1) * per_page:page * per_page])
-    form = ApproveAllForm()  # the member types the count: that is the confirmation
+                                 narrowed.ids[(page - 1) * per_page:page * per_page])
     no_note = [row for row in review.letter_rows(db.session, result, _no_note_ids(result))
                if row.status == "draft"]
     return render_template("letters/index.html", position=position, letters=letters,
                            counts=review.review_counts(db.session, position, result), form=form,
-                           page=page, pages=pages,
+                           page=page, pages=pages, narrowed=narrowed,
+                           filters=review_list.FILTERS, ticked=set(ticked),
                            differentiator_findings=result.differentiator_findings,
                            no_note=no_note, other_warnings=_other_warnings(result),
-                           no_note_by=_no_note_deciders(letters))
+                           no_note_by=_no_note_deciders(letters)), status
 
 
 def _no_note_ids(result: review.Review) -> list[int]:
@@ -108,30 +120,35 @@ def _letter_ids(values: list[str]) -> list[int]:
 
 @bp.post("/positions/<int:position_id>/letters/approve")
 @requires("edit")
-def approve_all(position_id: int) -> Response:
-    """Approve every letter after the member confirmed how many there are."""
+def approve_all(position_id: int) -> Response | tuple[str, int]:
+    """Approve every draft after the member typed how many that is; refused, typed is kept."""
     position = get_position(db.session, org_id(), position_id)
     form = ApproveAllForm()
+    ticked = _letter_ids(request.form.getlist("without_note"))
     if not form.validate_on_submit():
-        flash("Confirm the number of letters to approve.", "error")
-    else:
-        try:
-            count = approval.approve_all(db.session, position, current_user,
-                                        expected_count=form.expected_count.data or 0,
-                                        acknowledge_warnings=bool(form.acknowledge.data),
-                                        without_note=_letter_ids(
-                                            request.form.getlist("without_note")))
-        except RecruiterError as exc:
-            db.session.rollback()
-            flash(str(exc), "error")
-        else:
-            db.session.commit()
-            expected = form.expected_count.data or 0
-            stopped = expected - count
-            flash(f"Approved all {count} letters." if not stopped else
-                  f"Approved {count} letters; {stopped} {'was' if stopped == 1 else 'were'} "
-                  "cancelled on a last check (the list says why).", "success")
-    return redirect(url_for("letters.index", position_id=position.id))
+        flash("Type the number of letters to approve now to confirm.", "error")
+        return _index_page(position, form, ticked, 422)
+    expected = form.expected_count.data or 0
+    try:
+        count = approval.approve_all(db.session, position, current_user,
+                                    expected_count=expected,
+                                    acknowledge_warnings=bool(form.acknowledge.data),
+                                    without_note=ticked)
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+        return _index_page(position, form, ticked, 422)
+    db.session.commit()
+    stopped = expected - count
+    flash(f"Approved all {count} letters." if not stopped else
+          f"Approved {count} letters; {stopped} {'was' if stopped == 1 else 'were'} "
+          "cancelled on a last check (the list says why).", "success")
+    return redirect(url_for("letters.index", position_id=position.id, **_nav_args()))
+
+
+def _nav_args() -> dict[str, Any]:
+    """The list's filter and search, from the query string, to pass along."""
+    return {k: v for k in ("show", "q") if (v := request.args.get(k, "").strip())}
 
 
 @bp.get("/letters/<int:letter_id>")
@@ -141,8 +158,9 @@ def show(letter_id: int) -> str:
     letter = _letter(letter_id)
     position = letter.application.position
     result = _review(position)
-    ids = result.letter_ids
-    index_ = ids.index(letter.id) if letter.id in ids else 0
+    narrowed = _narrowed(position, result)
+    previous_id, next_id = review_list.neighbours(result.letter_ids, set(narrowed.ids),
+                                                  letter.id)
     mine = result.findings.get(letter.id, [])
     batch = db.session.get(Batch, letter.batch_id) if letter.batch_id else None
     life = outcomes.letter_life(letter, next(iter(letter.deliveries), None), batch)
@@ -155,9 +173,10 @@ def show(letter_id: int) -> str:
         "letters/show.html", letter=letter, position=position, findings=mine,
         life=life, life_label=outcomes.LIFE_LABELS.get(life or "", letter.status),
         highlighted=highlight(letter.text, mine),
-        previous_id=ids[index_ - 1] if index_ > 0 else None,
-        next_id=ids[index_ + 1] if index_ + 1 < len(ids) else None, position_in=index_ + 1,
-        total=len(ids), override_form=OverrideForm(note=letter.note_override or ""),
+        previous_id=previous_id, next_id=next_id, narrowed=narrowed, nav=narrowed.args,
+        position_in=narrowed.ids.index(letter.id) + 1 if letter.id in narrowed.ids else None,
+        total=len(narrowed.ids), filter_label=dict(review_list.FILTERS)[narrowed.show],
+        override_form=OverrideForm(note=letter.note_override or ""),
         approve_form=ApproveForm(seen=letter.content_hash), no_note_by=no_note_by)
 
 
@@ -180,14 +199,14 @@ def _page_size() -> str:
 def pdf(letter_id: int) -> Response:
     """The letterhead PDF of one letter."""
     letter = _letter(letter_id)
-    name = f"letter-{letter.id}.pdf"
     try:
         data = files.letter_pdf(letter, page_size=_page_size())
     except RecruiterError as exc:  # its boilerplate fails for this candidate: no document
         page = f'<!doctype html><html lang="en"><title>No PDF</title><p>{escape(str(exc))}</p>'
         return Response(page, status=409, headers=FRAMEABLE, mimetype="text/html")
     return Response(data, mimetype="application/pdf", headers={
-        **FRAMEABLE, "Content-Disposition": f'inline; filename="{name}"'})
+        **FRAMEABLE, "Content-Disposition": files.content_disposition(letter, "pdf",
+                                                                      inline=True)})
 
 
 @bp.post("/letters/<int:letter_id>/override")
@@ -212,7 +231,7 @@ def override(letter_id: int) -> Response:
 @bp.post("/letters/<int:letter_id>/approve")
 @requires("edit")
 def approve(letter_id: int) -> Response:
-    """Approve one letter."""
+    """Approve one letter; with ``then=next``, go on to the next letter to review."""
     letter = _letter(letter_id)
     form = ApproveForm()
     position = letter.application.position
@@ -226,14 +245,25 @@ def approve(letter_id: int) -> Response:
     except LetterStopped as exc:  # the cancellation and its reason are kept
         db.session.commit()
         flash(str(exc), "error")
-        return redirect(url_for("letters.show", letter_id=letter.id))
+        return redirect(url_for("letters.show", letter_id=letter.id, **_nav_args()))
     except RecruiterError as exc:
         db.session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for("letters.show", letter_id=letter.id))
+        return redirect(url_for("letters.show", letter_id=letter.id, **_nav_args()))
     db.session.commit()
-    flash(f"Approved the letter to {letter.application.candidate.full_name}.", "success")
-    return redirect(url_for("letters.index", position_id=position.id))
+    done = f"Approved the letter to {letter.application.candidate.full_name}."
+    if request.form.get("then") != "next":
+        flash(done, "success")
+        return redirect(url_for("letters.index", position_id=position.id, **_nav_args()))
+    result = _review(position)
+    narrowed = _narrowed(position, result)
+    upcoming = review_list.next_to_review(narrowed, result.letter_ids, letter.id)
+    if upcoming is None:
+        flash(f"{done} No letter is left to review"
+              f"{' in this view' if narrowed.args else ''}.", "success")
+        return redirect(url_for("letters.index", position_id=position.id, **narrowed.args))
+    flash(done, "success")
+    return redirect(url_for("letters.show", letter_id=upcoming, **narrowed.args))
 
 
 @bp.post("/letters/<int:letter_id>/unapprove")
@@ -267,7 +297,8 @@ def download_zip(position_id: int) -> Response:
                                             page_size=page_size)
 
     return Response(stream_with_context(chunks()), mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="letters-position-{position.id}.zip"'})
+        "Content-Disposition":
+            f'attachment; filename="{files.letters_zip_name(db.session, position)}"'})
 
 
 @bp.get("/positions/<int:position_id>/post-letters.pdf")

@@ -23,14 +23,22 @@ from flask_login import current_user
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.sending import SendForm, local_label, send_form, to_utc
-from ..models import Batch, Delivery, Organization, Position
+from ..models import Batch, Delivery, Organization, Position, Resolution
 from ..queue import queue
-from ..services import sending
+from ..services import files, sending
 from ..services.orgtime import org_zone
 from ..services.positions import get_position, hire_of
 from ..services.text import check_single_line
 from .access import org_id, requires
-from .sending_status import Status, decision_text, failures_csv, progress_of, status_of
+from .sending_status import (
+    ACTIONS,
+    Progress,
+    Status,
+    decision_text,
+    failures_csv,
+    progress_of,
+    status_of,
+)
 
 bp = Blueprint("sending", __name__)
 
@@ -40,6 +48,7 @@ def _helpers() -> dict[str, Any]:
     """Let the letters and position pages show the batch without their views knowing it."""
     return {"sending_status": status_of, "send_form_for": _send_form_for,
             "decision_text": decision_text,
+            "goes_by_post": lambda position: files.has_post_letters(db.session, position),
             "freezing": lambda position: sending.freezing(position, timeout=_timeout()),
             "local_time": lambda position, moment: local_label(moment, _zone(position))}
 
@@ -68,12 +77,15 @@ def _frozen_message(batch: Batch, status: Status | None, count: int) -> tuple[st
                 "yet.", "success")
     if batch.state == "scheduled" and status is not None:
         return f"The letters are frozen and leave on {status.send_at}.", "success"
-    message = f"Sending {count} email{'s' if count != 1 else ''} now."
+    # Once nothing is queued any more, the page's headline says how it went: no flash
+    # claims that letters are still leaving.
+    still = status is None or status.progress.queued > 0
+    message = f"Sending {count} email{'s' if count != 1 else ''} now." if still and count else ""
     if status is not None and (posts := status.progress.to_post):
         message += (f" {posts} letters go by post: print them from this page, then confirm "
                     "they were mailed." if posts > 1 else " 1 letter goes by post: print it "
                     "from this page, then confirm it was mailed.")
-    return message, "success"
+    return message.strip(), "success"
 
 
 @bp.post("/positions/<int:position_id>/send")
@@ -100,13 +112,14 @@ def send(position_id: int) -> Response:
     if started.batch is None:
         return _freeze_in_background(position, started, send_at, bool(form.hold.data))
     batch, due = started.batch, started.due
-    status = status_of(position)
-    message = _frozen_message(batch, status, len(due)) if started.created else (
-        "Already sending: these letters were frozen once already. Nothing was frozen or sent "
-        "twice.", "info")
     db.session.commit()
     queue().enqueue(due)
-    flash(*message)
+    # Counted after the queue had its go: an inline queue has sent them all already.
+    message = _frozen_message(batch, status_of(position), len(due)) if started.created else (
+        "Already sending: these letters were frozen once already. Nothing was frozen or sent "
+        "twice.", "info")
+    if message[0]:
+        flash(*message)
     return _page(position)
 
 
@@ -131,14 +144,16 @@ def release(position_id: int) -> Response:
     """The hire accepted: record it, and let the held letters go."""
     position = get_position(db.session, org_id(), position_id)
     due = sending.release(db.session, position)
-    status = status_of(position)
     db.session.commit()
     queue().enqueue(due)
+    status = status_of(position)  # after the queue had its go, as for sending
     if status is None:
         flash("Recorded that the hire accepted. No letters are frozen yet.", "info")
     elif status.batch.state == "scheduled":
         flash(f"Recorded that the hire accepted. The letters leave on {status.send_at}.",
               "success")
+    elif not status.progress.queued:  # already gone: the page's headline says how it went
+        flash("Recorded that the hire accepted, and released the letters.", "success")
     else:
         flash(f"Recorded that the hire accepted. Sending {len(due)} "
               f"email{'s' if len(due) != 1 else ''} now.", "success")
@@ -183,9 +198,83 @@ def posted(position_id: int) -> Response:
 def show(position_id: int) -> str:
     """The batch: its gate, live progress, and every letter that needs a person."""
     position = get_position(db.session, org_id(), position_id)
-    return render_template("sending/show.html", position=position, status=status_of(position),
+    status = status_of(position)
+    per_page = int(current_app.config.get("RECIPIENTS_PER_PAGE", 100))
+    zone = _zone(position)
+    page, pages, rows, headline = 1, 1, [], None
+    if status is not None:
+        listed = status.progress.total + status.progress.cancelled
+        pages = max((listed + per_page - 1) // per_page, 1)
+        page = min(max(request.args.get("page", 1, type=int), 1), pages)
+        rows = sending.recipients(db.session, status.batch, page=page, per_page=per_page)
+        headline = _headline(status, zone)
+    return render_template("sending/show.html", position=position, status=status,
                            problems=sending.problems(db.session, position),
-                           hire=hire_of(position))
+                           hire=hire_of(position), recipients=rows, page=page, pages=pages,
+                           headline=headline,
+                           local_short=lambda moment: _short(moment, zone),
+                           decided=lambda decision: _decided(decision, zone))
+
+
+def _decided(decision: Resolution, zone: ZoneInfo) -> str:
+    """A person's decision for the list, in the organization's time like the rest of it."""
+    member = decision.member
+    who = (member.name or member.email) if member else "a former member"
+    text = f"{ACTIONS.get(decision.action, decision.action)} by {who}, {_short(decision.at, zone)}"
+    return f"{text} \u2014 \u201c{decision.reason}\u201d" if decision.reason else text
+
+
+def _short(moment: datetime | None, zone: ZoneInfo) -> str:
+    """A moment in the organization's time, short enough for a table cell: '3 Dec, 10:42'."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%b %Y, %H:%M}"
+
+
+def _long(moment: datetime, zone: ZoneInfo) -> str:
+    """A moment in the organization's time, as a sentence says it."""
+    local = moment.astimezone(zone)
+    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'s' if count != 1 else ''}"
+
+
+def _headline(status: Status, zone: ZoneInfo) -> tuple[str, str] | None:
+    """How a released batch stands, in one sentence: still going, or done and how.
+
+    Returns ``(kind, sentence)`` with kind ``going``, ``done`` or ``problems``; None while
+    the batch waits at its gate, which the page explains on its own.
+    """
+    p: Progress = status.progress
+    if status.batch.state != "released" or p.held:
+        return None
+    if p.queued:
+        text = f"Sending: {p.sent} of {_plural(p.total, 'letter')} sent so far, {p.queued} to go"
+        if p.retrying:
+            text += f" ({p.retrying} waiting to retry after a busy or refused server)"
+        return "going", text + "."
+    if p.failed or p.in_doubt:
+        parts = [f"{p.sent} sent", f"{p.failed} failed" if p.failed else "",
+                 f"{p.in_doubt} in doubt" if p.in_doubt else "",
+                 f"{p.to_post} to post" if p.to_post else ""]
+        return "problems", ", ".join(x for x in parts if x) + ": see below."
+    if not p.sent and not p.to_post:
+        return "done", "Every letter of this batch was cancelled; nothing was sent."
+    last = sending.last_sent_at(db.session, status.batch)
+    when = f" on {_long(last, zone)}" if last else ""
+    if p.to_post:
+        post = (f"{_plural(p.to_post, 'letter')} for post still "
+                f"{'need' if p.to_post != 1 else 'needs'} printing and mailing.")
+        if not p.sent:
+            return "done", f"Nothing goes by email. {post}"
+        sent = "The email was" if p.sent == 1 else f"All {p.sent} emails were"
+        return "done", f"{sent} sent{when}. {post}"
+    if p.sent == 1:
+        return "done", f"The letter was sent{when}."
+    return "done", f"All {p.sent} letters were sent{when}."
 
 
 @bp.get("/positions/<int:position_id>/sending.json")

@@ -6,6 +6,7 @@
 - ``transport``: the outbox folder or SMTP, chosen by ``RECRUITER_MAIL_URL``.
 - ``delivery``: claim, send, record, sweep; the rules that make sending exactly-once or doubtful,
   never twice.
+- ``recipients``: who a batch went to and how, a page at a time (read only).
 - ``resolve``: people deciding about doubtful or failed letters, and confirming posted ones.
 - ``start``: approving the batch, frozen now or by a worker (the send page and the API).
 - ``worker``: the queue's side, and the one place here that commits.
@@ -27,6 +28,7 @@ from .batches import (
 )
 from .delivery import LOST_WORKER, MAX_ATTEMPTS, RETRY_BASE, RETRY_CAP, Attempt, claim_batch
 from .freeze import freeze_batch, freezing, request_freeze
+from .recipients import Recipient, last_sent_at, recipients
 from .resolve import RESOLUTIONS, confirm_posted, resolve
 from .start import Started, start_sending
 from .transport import FileTransport, Outcome, SmtpTransport, Transport, transport_for
@@ -34,9 +36,10 @@ from .worker import CLAIM_BATCH, deliver_batch, deliver_ids, freeze_for_worker, 
 
 __all__ = [
     "CLAIM_BATCH", "LOST_WORKER", "MAX_ATTEMPTS", "PROBLEMS", "RESOLUTIONS", "RETRY_BASE",
-    "RETRY_CAP", "SENDING_TIMEOUT", "Attempt", "FileTransport", "Outcome", "SmtpTransport",
-    "Started", "Transport", "batch_of", "cancel_batch", "claim_batch", "confirm_posted",
-    "deliveries_of", "deliver_batch", "deliver_ids", "freeze_batch", "freeze_for_worker",
-    "freezing", "problems", "queued_email_ids", "release", "release_due", "request_freeze",
-    "resolve", "start_sending", "state_counts", "sweep", "transport_for",
+    "RETRY_CAP", "SENDING_TIMEOUT", "Attempt", "FileTransport", "Outcome", "Recipient",
+    "SmtpTransport", "Started", "Transport", "batch_of", "cancel_batch", "claim_batch",
+    "confirm_posted", "deliveries_of", "deliver_batch", "deliver_ids", "freeze_batch",
+    "freeze_for_worker", "freezing", "last_sent_at", "problems", "queued_email_ids",
+    "recipients", "release", "release_due", "request_freeze", "resolve", "start_sending",
+    "state_counts", "sweep", "transport_for",
 ]
