@@ -50,6 +50,9 @@ def show(org_name: str | None) -> None:
                    "\"Directrice des opérations\"; repeatable; an empty TEXT removes it.")
 @click.option("--sender-email", default=None, callback=one_line,
               help="The From address of every email letter; letters cannot be sent without it.")
+@click.option("--reply-to", default=None, callback=one_line,
+              help="Where replies to a letter go (the Reply-To of every email letter); "
+                   "an empty value: the sender email.")
 @click.option("--timezone", default=None, callback=one_line,
               help="An IANA time zone such as America/Vancouver.")
 @click.option("--locale", default=None, callback=one_line,

@@ -66,6 +66,11 @@ def test_only_a_live_bearer_token_opens_the_api(app: Flask, client, db, runner, 
     assert response.status_code == 200
     assert response.json["name"] == "Harbour Air Logistics" and response.json["id"] == str(ours.id)
     assert _get(client, other).json["name"] == "Fraser Valley Freight"  # each its own
+    # Replies go to the sender unless the organization names another address.
+    assert response.json["reply_to"] == ours.sender_email
+    ours.reply_to = "people@harbourair.example.com"
+    db.commit()
+    assert _get(client, secret).json["reply_to"] == "people@harbourair.example.com"
     assert db.scalars(select(ApiToken)).first().last_used_at is not None
 
     for attempt in (None, "rct_" + "x" * 43, secret.upper(), "Basic abc"):

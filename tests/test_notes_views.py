@@ -81,16 +81,16 @@ def test_save_with_a_plain_form_redirects_to_the_card(client, db, login, make_po
     position = make_position(org=member.organization)
     application = _declined(db, position)
     response = client.post(f"/applications/{application.id}/note", data={
-        "note": "  Your roster rebuild was excellent.\r\n", "base_revision":
+        "note": "  Your roster rebuild for the night shift was excellent.\r\n", "base_revision":
         application.note_revision})
     assert response.status_code == 302
     assert response.location.endswith(f"#a-{application.id}")
     assert f"saved={application.id}" in response.location
     db.refresh(application)
-    assert application.note == "Your roster rebuild was excellent."
+    assert application.note == "Your roster rebuild for the night shift was excellent."
     assert application.note_updated_by_id == member.id
     page = client.get(response.location).text
-    assert "Saved the note for Daniel Okafor." in page
+    assert "Saved the note for Daniel Okafor." in page  # nothing for the letter checks
     assert re.search(r'class="note-status is-saved"[^>]*>Saved<', page)
 
 

@@ -22,6 +22,7 @@ class OrganizationOut(Model):
                                             "than the organization's, by language: "
                                             "{\"fr\": \"...\"}.")
     sender_email: str
+    reply_to: str = Field(description="Where replies to the letters go (the Reply-To header).")
     timezone: str
     locale: str
     send_rate_per_minute: int
@@ -37,6 +38,7 @@ def get_organization() -> OrganizationOut:
         id=str(org.id), name=org.name, address=org.address.splitlines(),
         sender_name=org.sender_name, sender_title=org.sender_title,
         sender_title_in=titles_in(org),
-        sender_email=org.sender_email, timezone=org.timezone, locale=org.locale,
+        sender_email=org.sender_email, reply_to=org.reply_to or org.sender_email,
+        timezone=org.timezone, locale=org.locale,
         send_rate_per_minute=org.send_rate_per_minute, retention_months=org.retention_months,
         created_at=org.created_at)

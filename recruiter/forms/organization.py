@@ -10,6 +10,7 @@ from wtforms.validators import (
     InputRequired,
     Length,
     NumberRange,
+    Optional,
     ValidationError,
 )
 
@@ -47,6 +48,10 @@ class OrganizationForm(FlaskForm):
     sender_email = EmailField(
         "Sender email address", validators=[DataRequired(), Email(), Length(max=320), single_line],
         description="The From address of every email letter. Letters cannot be sent without it.")
+    reply_to = EmailField(
+        "Replies go to", validators=[Optional(), Email(), Length(max=320), single_line],
+        description="Where a candidate's reply goes (\"could I have feedback?\"); every email "
+                    "letter says so. Leave it empty for the sender email address.")
     timezone = StringField(
         "Time zone", validators=[DataRequired(), _time_zone],
         description="Dates in letters, \"send at\" times and business mornings use it.")

@@ -43,6 +43,8 @@ class Organization(db.Model):
     # The sender's title in other languages than the organization's own: {"fr": "..."}.
     sender_title_in: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     sender_email: Mapped[str] = mapped_column(String(320), default="")
+    # Where replies to a letter go; empty: the sender's address (every letter says Reply-To).
+    reply_to: Mapped[str] = mapped_column(String(320), default="", server_default="")
     retention_months: Mapped[int] = mapped_column(Integer, default=12)
     send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
     # The last confirmed CSV import mapping (columns and values), offered on the next import.

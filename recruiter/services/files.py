@@ -25,6 +25,7 @@ from .csvcells import csv_safe
 from .languages import letter_locale, org_language, sender_title_in
 from .letters import LOCKED, organization_of, sort_key
 from .mail import Envelope, build_message, new_message_id, valid_address
+from .organization import reply_address
 from .orgtime import org_today, org_zone
 from .pdf import PdfLetter, render_pdf, render_pdfs_parallel, render_print_bundle
 from .rendering import letter_date
@@ -90,7 +91,7 @@ def _eml(letter: Letter, org: Organization, *, draft: bool = False) -> bytes:
     envelope = Envelope(sender_name=org.sender_name or org.name, sender_email=org.sender_email,
                         recipient_name=cand.full_name, recipient_email=cand.email,
                         message_id=(frozen.message_id if (frozen := _frozen(letter)) else None)
-                        or new_message_id(domain))
+                        or new_message_id(domain), reply_to=reply_address(org))
     message = build_message(envelope, subject=letter.subject, text=letter.text,
                             html=letter.html)
     if draft:

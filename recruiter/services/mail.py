@@ -81,21 +81,28 @@ def build_message(
     """A multipart/alternative message (text and HTML), optionally with the PDF attached."""
     to = valid_address(envelope.recipient_email)
     sender = valid_address(envelope.sender_email, "sender address")
-    msg = _compose(SMTP, envelope, sender, to, subject=subject, text=text, html=html,
+    reply_to = _reply_to(envelope.reply_to)
+    msg = _compose(SMTP, envelope, sender, to, reply_to, subject=subject, text=text, html=html,
                    date=None if date is None else format_datetime(date))
     if pdf is not None:
         msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
     return msg
 
 
-def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str, *, subject: str,
-             text: str, html: str, date: str | None, boundary: bool = False) -> EmailMessage:
+def _reply_to(address: str | None) -> str | None:
+    """The validated Reply-To address, or None when the envelope has none."""
+    return valid_address(address, "reply-to address") if address else None
+
+
+def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str,
+             reply_to: str | None, *, subject: str, text: str, html: str, date: str | None,
+             boundary: bool = False) -> EmailMessage:
     """The message of validated addresses; ``boundary`` picks it now instead of when written."""
     for value, field in ((subject, "subject"), (envelope.recipient_name, "recipient name"),
                          (envelope.sender_name, "sender name"),
                          (envelope.message_id, "Message-ID")):
         check_header(value, field)
-    if not (to.rpartition("@")[0].isascii() and sender.rpartition("@")[0].isascii()):
+    if not all(x.rpartition("@")[0].isascii() for x in (to, sender, reply_to or "")):
         # A mailbox name beyond ASCII can only travel as SMTPUTF8 (RFC 6532): raw UTF-8
         # headers, never an encoded word inside an address, which no server can deliver.
         policy = policy.clone(utf8=True)
@@ -103,8 +110,8 @@ def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str, *, s
     msg["Subject"] = subject
     msg["From"] = _address(envelope.sender_name, sender)
     msg["To"] = _address(envelope.recipient_name, to)
-    if envelope.reply_to:
-        msg["Reply-To"] = valid_address(envelope.reply_to, "reply-to address")
+    if reply_to:  # written as From is, so an internationalized domain stays an address
+        msg["Reply-To"] = _address("", reply_to)
     msg["Message-ID"] = envelope.message_id
     if date is not None:
         msg["Date"] = date
@@ -228,6 +235,7 @@ class _Builder:
         self.policy = batch_policy()
         self.date = None if date is None else format_datetime(date)
         self.senders: dict[str, str] = {}
+        self.replies: dict[str, str | None] = {}
 
     def build(self, mail: Mail) -> tuple[str, bytes]:
         """The normalised recipient and the message's bytes."""
@@ -237,9 +245,12 @@ class _Builder:
         if sender is None:
             sender = valid_address(envelope.sender_email, "sender address")
             self.senders[envelope.sender_email] = sender
-        return to, _compose(self.policy, envelope, sender, to, subject=mail.subject,
-                            text=mail.text, html=mail.html, date=self.date,
-                            boundary=True).as_bytes()
+        key = envelope.reply_to or ""
+        if key not in self.replies:
+            self.replies[key] = _reply_to(envelope.reply_to)
+        return to, _compose(self.policy, envelope, sender, to, self.replies[key],
+                            subject=mail.subject, text=mail.text, html=mail.html,
+                            date=self.date, boundary=True).as_bytes()
 
 
 def build_messages(mails: Iterable[Mail], *, date: datetime | None = None) -> list[bytes]:

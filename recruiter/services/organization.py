@@ -26,8 +26,9 @@ RATE_MIN, RATE_MAX = 1, 10_000
 RETENTION_MIN, RETENTION_MAX = 1, 120
 
 # In the order of the settings pages (retention is on the audit settings page).
-FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "timezone",
-          "locale", "send_rate_per_minute", "retention_months", "webhooks_allow_private")
+FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "reply_to",
+          "timezone", "locale", "send_rate_per_minute", "retention_months",
+          "webhooks_allow_private")
 
 # Not a column of its own: {"fr": "..."}, changed a language at a time (see below).
 TITLES_IN = "sender_title_in"
@@ -35,6 +36,7 @@ TITLES_IN = "sender_title_in"
 LABELS = {
     "name": "organization name", "address": "postal address", "sender_name": "sender name",
     "sender_title": "sender title", "sender_email": "sender email address",
+    "reply_to": "reply-to address",
     "timezone": "time zone", "locale": "locale", "send_rate_per_minute": "send rate",
     "retention_months": "retention period",
     "webhooks_allow_private": "private webhook targets setting",
@@ -133,29 +135,42 @@ def _address(value: Any) -> str:
     return address
 
 
-def _sender_email(value: Any) -> str:
-    value = str(value or "").strip()
-    if not value:
-        raise RecruiterError("The sender email address is required: letters cannot be sent "
-                             "without it.")
-    if len(value) > 320:
-        raise RecruiterError("The sender email address is longer than 320 characters.")
-    try:
-        valid_address(value, "sender email address")
-    except RecruiterError as exc:
-        message = str(exc)
-        reason = (message.partition(" is not valid: ")[2]
-                  or "it " + message.removeprefix("The sender email address ").rstrip("."))
-        raise RecruiterError(f"The sender email address {value!r} is not a valid address: "
-                             f"{reason.rstrip('.')}.") from exc
-    return value  # as typed: the page has always kept it so; sending normalizes it
+def _email(field: str, *, required: bool) -> Callable[[Any], str]:
+    """The check of one email address setting, named by its label in every message."""
+    label = LABELS[field]
+
+    def check(value: Any) -> str:
+        value = str(value or "").strip()
+        if not value:
+            if required:
+                raise RecruiterError(f"The {label} is required: letters cannot be sent "
+                                     "without it.")
+            return value
+        if len(value) > 320:
+            raise RecruiterError(f"The {label} is longer than 320 characters.")
+        try:
+            valid_address(value, label)
+        except RecruiterError as exc:
+            message = str(exc)
+            reason = (message.partition(" is not valid: ")[2]
+                      or "it " + message.removeprefix(f"The {label} ").rstrip("."))
+            raise RecruiterError(f"The {label} {value!r} is not a valid address: "
+                                 f"{reason.rstrip('.')}.") from exc
+        return value  # as typed: the page has always kept it so; sending normalizes it
+    return check
+
+
+def reply_address(org: Organization) -> str:
+    """Where replies to the organization's letters go: its reply-to, else the sender's address."""
+    return (org.reply_to or "").strip() or org.sender_email
 
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
     "address": _address,
     "sender_name": _text("sender_name", 200),
     "sender_title": _text("sender_title", 200),
-    "sender_email": _sender_email,
+    "sender_email": _email("sender_email", required=True),
+    "reply_to": _email("reply_to", required=False),
     "timezone": check_timezone,
     "locale": _locale,
     "send_rate_per_minute": check_send_rate,

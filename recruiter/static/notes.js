@@ -73,7 +73,10 @@
         card.revision.value = data.revision;
         updateProgress(data.progress_written, data.progress_total);
         if (card.meta) { card.meta.textContent = "Last saved by you, " + formatWhen(new Date().toISOString()); }
-        setStatus(card, "saved", isDirty(card) ? "Saved; newer changes waiting…" : "Saved");
+        // "Saved", or "Saved, with 2 warnings": what the letter checks say of the saved note.
+        var message = data.message || "Saved";
+        var state = data.severity === "error" ? "flagged" : data.severity ? "warning" : "saved";
+        setStatus(card, state, isDirty(card) ? message + "; newer changes waiting…" : message);
       } else if (status === 409) {
         showConflict(card, data.theirs, card.area.value);
       } else {

@@ -13,6 +13,7 @@ def blueprints() -> list[Blueprint]:
     from .boilerplates import bp as boilerplates
     from .candidates import bp as candidates
     from .letters import bp as letters
+    from .live_checks import bp as live_checks
     from .main import bp as main
     from .members import bp as members
     from .notes import bp as notes
@@ -20,7 +21,8 @@ def blueprints() -> list[Blueprint]:
     from .positions import bp as positions
     from .reasons import bp as reasons
     from .sending import bp as sending
+    from .test_letter import bp as test_letter
     from .webhooks import bp as webhooks
 
     return [main, auth, positions, candidates, notes, boilerplates, letters, sending, members,
-            organization, audit, api, webhooks, reasons]
+            organization, audit, api, webhooks, reasons, test_letter, live_checks]

@@ -23,6 +23,7 @@ from ..services.checks import (
     SHORT_NOTE_WORDS,
 )
 from ..services.checks.text import _WORD_RE
+from ..services.live_checks import as_json, check_note, note_language, saved_message
 from ..services.positions import (
     BY_NAME,
     application_page,
@@ -129,7 +130,9 @@ def _render(position: Position, page: int, *, saved: int | None = None,
         state = states.get(a.id, {})
         note = state.get("note")
         revision = state.get("revision")
+        found = check_note(db.session, a, a.note) if a.id == saved else []
         cards.append({"application": a, "theirs": state.get("theirs"), "saved": a.id == saved,
+                      "findings": found, "saved_message": saved_message(found),
                       "note": a.note if note is None else note, "error": state.get("error"),
                       "revision": a.note_revision if revision is None else revision,
                       "gauge": gauge(note_words(a.note if note is None else note), median)})
@@ -181,11 +184,15 @@ def save(application_id: int) -> Response | tuple[Any, int]:
         return _render(position, _page_of(application), states={application.id: state},
                        status=422)
     written, total = _progress(position.id)
+    # What the letter checks say about the saved note: "Saved, with 2 warnings".
+    found = check_note(db.session, application, application.note)
     if _wants_json():
         return {"revision": application.note_revision, "note": application.note,
                 "progress_written": written, "progress_total": total,
-                "median_words": median_words(position.id)}, 200
-    flash(f"Saved the note for {name}. {written} of {total} written.", "success")
+                "median_words": median_words(position.id), "message": saved_message(found),
+                **as_json(application.note, found, note_language(application))}, 200
+    flash(f"{saved_message(found, saved=f'Saved the note for {name}')}. "
+          f"{written} of {total} written.", "warning" if found else "success")
     return redirect(url_for("notes.index", position_id=position.id, page=_page_of(application),
                             saved=application.id, _anchor=f"a-{application.id}"))
 

@@ -149,6 +149,9 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
     """
     domain = sender.rpartition("@")[2]
     message_ids = [new_message_id(domain) for _ in letters]
+    # Always written, the sender's address when the organization set none: replies reach a
+    # person (services/organization.py ``reply_address``).
+    reply_to = (org.reply_to or "").strip() or sender
     sources: dict[int, Source] = {}  # one object per version: pickled once per chunk
     outgoing = []
     for letter, context, message_id in zip(
@@ -162,7 +165,7 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
         if application.letter_channel == "email":
             envelope = Envelope(org.sender_name or org.name, sender,
                                 application.candidate.full_name,
-                                application.candidate.email or "", message_id)
+                                application.candidate.email or "", message_id, reply_to)
         outgoing.append(Outgoing(sources[version.id], context, envelope))
     # Send mode once more (an unfilled field now fails instead of showing), and the email
     # built from that rendering: when its hash is the approved one, so is its content.
