@@ -167,6 +167,9 @@ def register_blueprints(app: Flask) -> None:
 
     for blueprint in blueprints():
         app.register_blueprint(blueprint)
+    from .plural import plural
+
+    app.add_template_global(plural)  # {{ plural(n, "letter", "letters") }}: "1 letter"
 
 
 def register_cli(app: Flask) -> None:

@@ -63,6 +63,7 @@ def test_filled_hires_declines_drafts_and_tells_the_managers(app, db, client, ru
     assert sorted(m["To"] for m in messages) == sorted([admin.email, manager.email])
     message = messages[0]
     assert message["Subject"] == "Letters for Operations Coordinator are drafted: 29 to review"
+    assert message["Date"].datetime is not None and message["Message-ID"]  # complete mail
     text = message.get_content()
     assert f"http://localhost/positions/{position_id}/letters" in text
     assert message.get_content_type() == "text/plain"

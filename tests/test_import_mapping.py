@@ -547,7 +547,7 @@ def test_browser_two_status_columns_are_fixed_in_the_preview(client, db, login) 
     fields[column_index(page, "Outcome")] = "ignored"
     page = html.unescape(client.post(f"/positions/{position.id}/import/confirm",
                                      data={**fields, "action": "preview"}).text)
-    assert "1 rows read: 1 ready." in page and 'value="confirm"' in page
+    assert "1 row read: 1 ready." in page and 'value="confirm"' in page
     response = client.post(f"/positions/{position.id}/import/confirm",
                            data={**form_of(page), "action": "confirm"})
     assert response.status_code == 302

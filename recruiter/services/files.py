@@ -80,7 +80,8 @@ def _eml(letter: Letter, org: Organization, *, draft: bool = False) -> bytes:
     """The letter built as an email now; a ``draft`` carries no Message-ID.
 
     A draft in an export must not pass for the letter itself: without a Message-ID it cannot
-    be mailed as the real letter, outside approval and the audit.
+    be mailed as the real letter, outside approval and the audit. Dated now, or when the
+    letter was frozen; its HTML is in the letter's locale (``letter_locale``).
     """
     _refuse_failed(letter)
     cand = letter.application.candidate
@@ -88,15 +89,16 @@ def _eml(letter: Letter, org: Organization, *, draft: bool = False) -> bytes:
         raise RecruiterError(f"{cand.full_name or 'This candidate'} has no email address; "
                              "this letter goes by post.")
     domain = org.sender_email.rpartition("@")[2]
+    frozen = _frozen(letter)
+    message_id = None if draft else (
+        (frozen.message_id if frozen else None) or new_message_id(domain))
     envelope = Envelope(sender_name=org.sender_name or org.name, sender_email=org.sender_email,
                         recipient_name=cand.full_name, recipient_email=cand.email,
-                        message_id=(frozen.message_id if (frozen := _frozen(letter)) else None)
-                        or new_message_id(domain), reply_to=reply_address(org))
-    message = build_message(envelope, subject=letter.subject, text=letter.text,
-                            html=letter.html)
-    if draft:
-        del message["Message-ID"]
-    return message.as_bytes()
+                        message_id=message_id, reply_to=reply_address(org))
+    return build_message(envelope, subject=letter.subject, text=letter.text, html=letter.html,
+                         date=frozen.frozen_at if frozen else None,
+                         language=letter_locale(letter.language or org_language(org), org)
+                         ).as_bytes()
 
 
 def letter_eml(letter: Letter) -> bytes:

@@ -1,5 +1,10 @@
 """Build letters as email messages: one validated recipient, no header injection.
 
+Every letter's email, wherever it goes (frozen and sent, exported, merged, a test), is made by
+``_compose``: Date (RFC 5322, in UTC) always, the Message-ID its caller gives (none for a
+draft), MIME-Version once, Reply-To, Auto-Submitted, and body lines of at most 76 characters
+(RFC 2045) whatever the encoding; headers fold at 78 (RFC 5322).
+
 ``build_message`` builds one message. ``build_messages`` and ``render_emails`` build a batch
 with the same code and the same bytes (apart from each message's random MIME boundary), but
 share the headers every letter of a batch has in common: see ``_BatchHeaders``.
@@ -10,12 +15,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage
 from email.policy import SMTP, EmailPolicy
 from email.utils import format_datetime, make_msgid
-from html import escape
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
@@ -23,6 +27,7 @@ from email_validator import EmailNotValidError, validate_email
 from ..adapters import mime_boundary
 from ..errors import AddressError, RecruiterError
 from . import workers as _workers
+from .mail_html import html_document
 from .rendering import Boilerplate, LetterContext, render_letter
 
 PARALLEL_MIN = 2000  # below this, starting worker processes costs more than it saves
@@ -30,6 +35,7 @@ PARALLEL_CHUNK = 250
 _SHARED_HEADERS = 512  # distinct header values one batch keeps
 _SEEN_VALUES = 4096  # header values met once, remembered (as strings) to be kept if met again
 
+BODY_LINE = 76  # RFC 2045: encoded lines of at most 76 characters
 _CONTROL = re.compile(r"[\r\n\0]")
 
 
@@ -56,6 +62,15 @@ def new_message_id(domain: str) -> str:
     return make_msgid(domain=domain or "recruiter.invalid")
 
 
+def message_date(when: datetime | None = None) -> str:
+    """The Date header of a message written at ``when`` (default: now), in UTC.
+
+    A naive ``when`` is UTC, as the database gives back what was stored as UTC.
+    """
+    when = when or datetime.now(UTC)
+    return format_datetime((when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC))
+
+
 @dataclass(frozen=True)
 class Envelope:
     """Who a letter is from and to."""
@@ -64,7 +79,7 @@ class Envelope:
     sender_email: str
     recipient_name: str
     recipient_email: str
-    message_id: str
+    message_id: str | None  # None: a draft, which must not pass for the letter itself
     reply_to: str | None = None
 
 
@@ -76,16 +91,22 @@ def build_message(
     html: str,
     pdf: bytes | None = None,
     pdf_name: str = "letter.pdf",
-    date=None,  # noqa: ANN001  (datetime; None leaves Date to the transport)
+    date: datetime | None = None,
+    language: str = "en",
 ) -> EmailMessage:
-    """A multipart/alternative message (text and HTML), optionally with the PDF attached."""
+    """A multipart/alternative message (text and HTML), optionally with the PDF attached.
+
+    Dated ``date`` (default: now); its HTML is in ``language`` (a locale, ``en_CA``).
+    """
     to = valid_address(envelope.recipient_email)
     sender = valid_address(envelope.sender_email, "sender address")
     reply_to = _reply_to(envelope.reply_to)
     msg = _compose(SMTP, envelope, sender, to, reply_to, subject=subject, text=text, html=html,
-                   date=None if date is None else format_datetime(date))
+                   date=message_date(date), language=language)
     if pdf is not None:
+        # base64 at 78 writes 57 bytes a line: 76 characters, as RFC 2045 wants
         msg.add_attachment(pdf, maintype="application", subtype="pdf", filename=pdf_name)
+        _one_mime_version(msg)
     return msg
 
 
@@ -95,34 +116,44 @@ def _reply_to(address: str | None) -> str | None:
 
 
 def _compose(policy: EmailPolicy, envelope: Envelope, sender: str, to: str,
-             reply_to: str | None, *, subject: str, text: str, html: str, date: str | None,
-             boundary: bool = False) -> EmailMessage:
-    """The message of validated addresses; ``boundary`` picks it now instead of when written."""
+             reply_to: str | None, *, subject: str, text: str, html: str, date: str,
+             language: str, boundary: bool = False) -> EmailMessage:
+    """The one builder (module docstring); ``boundary`` picks it now, not when written."""
     for value, field in ((subject, "subject"), (envelope.recipient_name, "recipient name"),
                          (envelope.sender_name, "sender name"),
-                         (envelope.message_id, "Message-ID")):
+                         (envelope.message_id or "", "Message-ID")):
         check_header(value, field)
     if not all(x.rpartition("@")[0].isascii() for x in (to, sender, reply_to or "")):
         # A mailbox name beyond ASCII can only travel as SMTPUTF8 (RFC 6532): raw UTF-8
         # headers, never an encoded word inside an address, which no server can deliver.
         policy = policy.clone(utf8=True)
-    msg = EmailMessage(policy=policy)
+    # Bodies are encoded when set, with the policy of that moment: lines of at most 76.
+    msg = EmailMessage(policy=policy.clone(max_line_length=BODY_LINE))
     msg["Subject"] = subject
     msg["From"] = _address(envelope.sender_name, sender)
     msg["To"] = _address(envelope.recipient_name, to)
     if reply_to:  # written as From is, so an internationalized domain stays an address
         msg["Reply-To"] = _address("", reply_to)
-    msg["Message-ID"] = envelope.message_id
-    if date is not None:
-        msg["Date"] = date
+    if envelope.message_id is not None:
+        msg["Message-ID"] = envelope.message_id
+    msg["Date"] = date
     msg["Auto-Submitted"] = "auto-generated"
     msg.set_content(text)
-    document = _html_document(subject, html)
+    document = html_document(subject, html, language)
     chosen = mime_boundary.choose(text, document) if boundary else None
     if chosen is not None:  # else the generator picks it when the message is written
         msg.make_alternative(boundary=chosen)
     msg.add_alternative(document, subtype="html")
+    _one_mime_version(msg)
+    msg.policy = policy  # headers fold as the policy says (78), when written
     return msg
+
+
+def _one_mime_version(msg: EmailMessage) -> None:
+    """MIME-Version on the message only: each part added as an EmailMessage gets one too."""
+    for part in msg.walk():
+        if part is not msg:
+            del part["MIME-Version"]
 
 
 def _address(name: str, email: str) -> Address:
@@ -138,15 +169,6 @@ def _address(name: str, email: str) -> Address:
         pass
     return Address(display_name=name, username=local, domain=domain)
 
-
-def _html_document(subject: str, body_html: str) -> str:
-    return (
-        "<!doctype html><html><head><meta charset=\"utf-8\">"
-        f"<title>{escape(subject)}</title></head>"
-        "<body style=\"font-family: Georgia, 'Times New Roman', serif; font-size: 16px; "
-        "line-height: 1.5; color: #1f2933; max-width: 38em; margin: 0 auto; padding: 1em;\">"
-        f"{body_html}</body></html>"
-    )
 
 
 # --- batches ---------------------------------------------------------------------------------
@@ -226,6 +248,7 @@ class Mail:
     subject: str
     text: str
     html: str
+    language: str = "en"  # the letter's locale, for its HTML's ``lang``
 
 
 class _Builder:
@@ -233,7 +256,7 @@ class _Builder:
 
     def __init__(self, date: datetime | None) -> None:
         self.policy = batch_policy()
-        self.date = None if date is None else format_datetime(date)
+        self.date = message_date(date)  # default: now, one Date for the whole batch
         self.senders: dict[str, str] = {}
         self.replies: dict[str, str | None] = {}
 
@@ -250,7 +273,7 @@ class _Builder:
             self.replies[key] = _reply_to(envelope.reply_to)
         return to, _compose(self.policy, envelope, sender, to, self.replies[key],
                             subject=mail.subject, text=mail.text, html=mail.html,
-                            date=self.date, boundary=True).as_bytes()
+                            date=self.date, language=mail.language, boundary=True).as_bytes()
 
 
 def build_messages(mails: Iterable[Mail], *, date: datetime | None = None) -> list[bytes]:
@@ -297,7 +320,7 @@ def _render_chunk(args: tuple[Sequence[Outgoing], datetime | None]) -> list[Rend
             continue
         try:
             to, eml = builder.build(Mail(item.envelope, rendered.subject, rendered.text,
-                                         rendered.html))
+                                         rendered.html, item.context.locale))
         except Exception as exc:  # noqa: BLE001
             out.append(RenderedEmail(rendered.content_hash, error=str(exc)))
             continue
@@ -315,6 +338,7 @@ def render_emails(items: Sequence[Outgoing], *, date: datetime | None = None,
     PDF batches share; results come back in order.
     """
     processes = _workers.count(processes)
+    date = date or datetime.now(UTC)  # one Date for the batch, whichever process builds it
     chunks = [items[i:i + chunk] for i in range(0, len(items), chunk)]
     if processes < 2 or len(items) < PARALLEL_MIN or len(chunks) < 2:
         return [result for part in chunks for result in _render_chunk((part, date))]

@@ -262,10 +262,13 @@ def _outputs(rendered: list[tuple[CandidateRow, Rendered]], *, fmt: str, sender:
         return [(f"{file_stem(row)}.txt", f"Subject: {r.subject}\n\n{r.text}".encode())
                 for row, r in rendered]
     if fmt == "eml":
+        # Mailed by the user: each its own Message-ID, and replies to the sender, as frozen
+        # letters have (services/sending/freeze.py).
         domain = sender.email.rpartition("@")[2]
         emls = build_messages(
             Mail(Envelope(sender.name, sender.email, row.full_name, row.email or "",
-                          new_message_id(domain)), r.subject, r.text, r.html)
+                          new_message_id(domain), sender.email), r.subject, r.text, r.html,
+                 _locale(languages[row.row], sender))
             for row, r in rendered)
         return [(f"{file_stem(row)}.eml", eml)
                 for (row, _), eml in zip(rendered, emls, strict=True)]

@@ -22,7 +22,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from ..models import Member, Organization, Position
-from .mail import check_header, new_message_id
+from .mail import check_header, message_date, new_message_id
 from .sending.transport import transport_for
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ def letters_drafted_message(sender: str, recipient: str, title: str, count: int,
     message["To"] = check_header(recipient, "recipient address")
     message_id = new_message_id(sender.rpartition("@")[2].rstrip(">"))
     message["Message-ID"] = message_id
+    message["Date"] = message_date()
     message.set_content(f"{subject}.\n\nReview them here:\n{url}\n")
     return message_id, message.as_bytes()
 

@@ -74,7 +74,7 @@ def build_test_letter(letter: Letter, member: Member, *, now: datetime | None = 
     envelope = Envelope(org.sender_name or org.name, sender, member.name or "", recipient,
                         message_id, reply_address(org))
     message = build_message(envelope, subject=PREFIX + rendered.subject, text=rendered.text,
-                            html=rendered.html, date=now)
+                            html=rendered.html, date=now, language=context.locale)
     message[HEADER] = "yes"
     return sender, recipient, message_id, message.as_bytes()
 

@@ -6,10 +6,29 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import abort
 from flask_login import current_user, login_required
+from werkzeug.exceptions import Forbidden
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Who may take each action, as the 403 page says it ("This page is for admins.").
+WHO_MAY = {"admin": "admins", "edit": "managers and admins",
+           "audit": "auditors and admins", "read": "members"}
+
+
+class RoleRequired(Forbidden):
+    """A 403 that knows which action was needed, so the page can say who may do it."""
+
+    description = "Your role does not allow this."
+
+    def __init__(self, action: str) -> None:
+        super().__init__()
+        self.action = action
+
+    @property
+    def needed(self) -> str | None:
+        """The roles that may, in words ("managers and admins"), when known."""
+        return WHO_MAY.get(self.action)
 
 
 def requires(action: str) -> Callable[[F], F]:
@@ -20,7 +39,7 @@ def requires(action: str) -> Callable[[F], F]:
         @login_required
         def wrapped(*args: Any, **kwargs: Any) -> Any:
             if not current_user.can(action):
-                abort(403)
+                raise RoleRequired(action)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

@@ -27,6 +27,7 @@ from sqlalchemy.exc import OperationalError
 from ..extensions import db
 from ..forms.audit import ErasureForm, RetentionForm
 from ..models import Letter, Organization
+from ..plural import plural
 from ..services import audit, evidence, retention
 from ..services.positions import get_position
 from . import audit_data as data
@@ -82,7 +83,8 @@ def verify() -> Response:
     if problems:
         flash(f"The audit trail is broken. {problems[0].where}: {problems[0].what}.", "error")
     else:
-        flash(f"Intact: all {count} audit events chain correctly and every stored letter "
+        events = "the audit event chains" if count == 1 else f"all {count} audit events chain"
+        flash(f"Intact: {events} correctly and every stored letter "
               "matches the SHA-256 recorded when it was frozen.", "success")
     return redirect(url_for("audit.index"))
 
@@ -212,13 +214,13 @@ def save_settings() -> Response | str:
         return _settings_page(form, ErasureForm())
     before, after = org.retention_months, int(form.months.data)
     if before == after:
-        flash(f"The retention period stays at {after} months.", "info")
+        flash(f"The retention period stays at {plural(after, 'month', 'months')}.", "info")
         return redirect(url_for("audit.settings"))
     org.retention_months = after
     audit.record(db.session, org.id, "org.retention", actor=current_user, subject=org,
                  payload={"from_months": before, "to_months": after})
     db.session.commit()
-    flash(f"Personal data is now kept {after} months after a position closes "
+    flash(f"Personal data is now kept {plural(after, 'month', 'months')} after a position closes "
           f"(was {before}).", "success")
     return redirect(url_for("audit.settings"))
 

@@ -31,6 +31,7 @@ from ..forms.positions import (
     language_choices,
 )
 from ..models import Position
+from ..plural import plural
 from ..services.importing import accepted_rows, parse_candidates, read_headers
 from ..services.languages import normalise, org_language
 from ..services.outcomes import (
@@ -118,9 +119,10 @@ def import_confirm(position_id: int) -> Response | str:
                                              bool(form.skip_invalid.data), mapping.greetings)
     db.session.commit()
     path.unlink(missing_ok=True)
-    skipped = f" {len(parsed.problems)} rows with problems were left out." \
-        if parsed.problems else ""
-    flash(f"Imported {len(added)} candidates.{skipped}", "success")
+    left = len(parsed.problems)
+    skipped = (f" {plural(left, 'row', 'rows')} with problems "
+               f"{plural(left, 'was', 'were', with_count=False)} left out.") if left else ""
+    flash(f"Imported {plural(len(added), 'candidate', 'candidates')}.{skipped}", "success")
     return redirect(url_for("positions.show", position_id=position.id))
 
 

@@ -20,6 +20,8 @@ def register(app: Flask) -> None:
             from ..api.core import problem
 
             return problem(exc.code or 500, exc.name, exc.description or exc.name)
+        if exc.code == 403:  # says which role may, when known, and nothing of the server
+            return render_template("errors/403.html", error=exc), 403
         return render_template("errors/error.html", error=exc), exc.code
 
     @app.errorhandler(NotFound)

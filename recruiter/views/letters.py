@@ -25,6 +25,7 @@ from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
 from ..models import Batch, Letter, Member, Position
+from ..plural import plural
 from ..services import approval, audit, files, outcomes, review, review_list
 from ..services.outcomes import LetterStopped
 from ..services.positions import get_position
@@ -140,9 +141,11 @@ def approve_all(position_id: int) -> Response | tuple[str, int]:
         return _index_page(position, form, ticked, 422)
     db.session.commit()
     stopped = expected - count
-    flash(f"Approved all {count} letters." if not stopped else
-          f"Approved {count} letters; {stopped} {'was' if stopped == 1 else 'were'} "
-          "cancelled on a last check (the list says why).", "success")
+    every = "Approved 1 letter." if count == 1 else f"Approved all {count} letters."
+    flash(every if not stopped else
+          f"Approved {plural(count, 'letter', 'letters')}; {stopped} "
+          f"{'was' if stopped == 1 else 'were'} cancelled on a last check (the list says why).",
+          "success")
     return redirect(url_for("letters.index", position_id=position.id, **_nav_args()))
 
 

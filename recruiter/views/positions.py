@@ -15,6 +15,7 @@ from ..models import Application, Boilerplate
 from ..services.approval import differentiator_findings
 from ..services.boilerplates import get_boilerplate
 from ..services.languages import display_name, org_language
+from ..services.live_checks import saved_message
 from ..services.outcomes import set_openings
 from ..services.positions import (
     application_page,
@@ -156,7 +157,11 @@ def differentiator(position_id: int) -> Response | str:
             flash(str(exc), "error")
         else:
             db.session.commit()
-            flash("Differentiator saved.", "success")
+            # Green only when the checks found nothing: "Differentiator saved, with 1 warning".
+            found = differentiator_findings(position)
+            flash(saved_message(found, saved="Differentiator saved",
+                                blocks="no letter can be approved until it changes") + ".",
+                  "warning" if found else "success")
             return redirect(url_for("positions.differentiator", position_id=position.id))
     # The same findings as the letter review: each translation with its language's words.
     return render_template("positions/differentiator.html", position=position, form=form,

@@ -24,6 +24,7 @@ from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.sending import SendForm, local_label, send_form, to_utc
 from ..models import Batch, Delivery, Organization, Position, Resolution
+from ..plural import plural
 from ..queue import queue
 from ..services import files, sending
 from ..services.orgtime import org_zone
@@ -80,7 +81,7 @@ def _frozen_message(batch: Batch, status: Status | None, count: int) -> tuple[st
     # Once nothing is queued any more, the page's headline says how it went: no flash
     # claims that letters are still leaving.
     still = status is None or status.progress.queued > 0
-    message = f"Sending {count} email{'s' if count != 1 else ''} now." if still and count else ""
+    message = f"Sending {plural(count, 'email', 'emails')} now." if still and count else ""
     if status is not None and (posts := status.progress.to_post):
         message += (f" {posts} letters go by post: print them from this page, then confirm "
                     "they were mailed." if posts > 1 else " 1 letter goes by post: print it "
@@ -130,8 +131,9 @@ def _freeze_in_background(position: Position, started: sending.Started,
         db.session.commit()
         queue().freeze(position.id, current_user.id, send_at.isoformat() if send_at else None,
                        hold)
-        flash(f"Freezing {started.letters} letters. This takes about a minute for every "
-              "1,500 letters; this page shows the batch when it is ready.", "success")
+        flash(f"Freezing {plural(started.letters, 'letter', 'letters')}. This takes about a "
+              "minute for every 1,500 letters; this page shows the batch when it is ready.",
+              "success")
     else:
         flash("These letters are already being frozen. Nothing was frozen or sent twice.",
               "info")
@@ -155,8 +157,8 @@ def release(position_id: int) -> Response:
     elif not status.progress.queued:  # already gone: the page's headline says how it went
         flash("Recorded that the hire accepted, and released the letters.", "success")
     else:
-        flash(f"Recorded that the hire accepted. Sending {len(due)} "
-              f"email{'s' if len(due) != 1 else ''} now.", "success")
+        flash(f"Recorded that the hire accepted. Sending "
+              f"{plural(len(due), 'email', 'emails')} now.", "success")
     return _page(position)
 
 
@@ -172,7 +174,9 @@ def cancel(position_id: int) -> Response:
         flash(str(exc), "error")
         return _page(position)
     db.session.commit()
-    flash(f"Cancelled the batch. Nothing was sent; its {count} letters are drafts again.",
+    drafts = plural(count, "is a draft", "are drafts", with_count=False)
+    flash(f"Cancelled the batch. Nothing was sent; its {plural(count, 'letter', 'letters')} "
+          f"{drafts} again.",
           "success")
     return redirect(url_for("letters.index", position_id=position.id))
 
@@ -239,7 +243,7 @@ def _long(moment: datetime, zone: ZoneInfo) -> str:
 
 
 def _plural(count: int, word: str) -> str:
-    return f"{count} {word}{'s' if count != 1 else ''}"
+    return plural(count, word, word + "s")
 
 
 def _headline(status: Status, zone: ZoneInfo) -> tuple[str, str] | None:
