@@ -1,6 +1,7 @@
 """PDF batch: 1,000 Vancouver-style letterhead letters, against the naive WeasyPrint loop.
 
     python bench/bench_pdf.py [--letters 1000] [--naive-letters 150] [--processes N]
+                              [--pdf-variant pdf/a-2a|pdf/a-2b|pdf/ua-1|none]
 
 The letters are the shipped boilerplate rendered for the Vancouver candidates, repeated to the
 count. The product path is ``recruiter.services.pdf.render_pdfs_parallel``: chunks of letters,
@@ -14,6 +15,10 @@ usual way, by a ``target-counter`` to the letter's end (as recruiter itself did 
 second naive loop, the fairer one, numbers the pages the way recruiter now does: no folio in
 the first layout, and a second ``write_pdf`` only for a letter that ran past one page. Both
 produce the same letters; they run on fewer letters and everything is reported as letters/s.
+
+Every run writes one PDF variant (``--pdf-variant``, default RECRUITER_PDF_VARIANT, else
+PDF/A-2a), the naive loops too: they pass WeasyPrint's public ``pdf_variant`` option and the
+same metadata (title, author, language, creation date), as a naive program would.
 
 Peak RSS: the parent's VmHWM after the product runs (before the naive loops), each pool
 worker's VmHWM and the fork server's, all from /proc/PID/status while they are alive; the
@@ -49,7 +54,7 @@ from recruiter.adapters import process_pool  # noqa: E402
 from recruiter.paths import LETTERS_DIR  # noqa: E402
 from recruiter.services import pdf, workers  # noqa: E402
 from recruiter.services.importing import parse_candidates  # noqa: E402
-from recruiter.services.pdf_layout import _base_url, _item, _template  # noqa: E402
+from recruiter.services.pdf_layout import _base_url, _item, _now, _template, bcp47  # noqa: E402
 from recruiter.services.rendering import (  # noqa: E402
     CandidateFields,
     LetterContext,
@@ -114,24 +119,32 @@ def _naive_html(letter: pdf.PdfLetter, pages: int | None, target_counter: bool) 
     return source.replace("</head>", f"<style>{css}</style></head>", 1)
 
 
-def _write_one(source: str) -> tuple[bytes, int]:
+PDF_VARIANT = "none"  # set by main(): the variant every loop writes
+
+
+def _write_one(source: str, letter: pdf.PdfLetter) -> tuple[bytes, int]:
+    options = {} if PDF_VARIANT == "none" else {"pdf_variant": PDF_VARIANT}
     document = HTML(string=source, base_url=_base_url(),
-                    url_fetcher=pdf.url_fetcher).render()
-    return document.write_pdf(), len(document.pages)
+                    url_fetcher=pdf.url_fetcher).render(**options)
+    document.metadata.lang = bcp47(letter.language)
+    if PDF_VARIANT != "none":
+        document.metadata.authors = [letter.organization_name]
+        document.metadata.created = document.metadata.modified = _now()
+    return document.write_pdf(**options), len(document.pages)
 
 
 def naive(letters: list[pdf.PdfLetter]) -> list[bytes]:
     """Issue 7's baseline: one full WeasyPrint run per letter, folio by target-counter."""
-    return [_write_one(_naive_html(letter, None, True))[0] for letter in letters]
+    return [_write_one(_naive_html(letter, None, True), letter)[0] for letter in letters]
 
 
 def naive_numbered_after(letters: list[pdf.PdfLetter]) -> list[bytes]:
     """One WeasyPrint run per letter, and a second one for a letter that ran past one page."""
     out = []
     for letter in letters:
-        data, pages = _write_one(_naive_html(letter, None, False))
+        data, pages = _write_one(_naive_html(letter, None, False), letter)
         if pages > 1:
-            data, _ = _write_one(_naive_html(letter, pages, False))
+            data, _ = _write_one(_naive_html(letter, pages, False), letter)
         out.append(data)
     return out
 
@@ -180,20 +193,26 @@ def main() -> None:
     parser.add_argument("--without", metavar="TRICKS",
                         help="compare the product with and without these library tricks")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of --without")
+    parser.add_argument("--pdf-variant", choices=pdf.PDF_VARIANTS,
+                        help="the PDF variant every loop writes (default: "
+                        "RECRUITER_PDF_VARIANT, else pdf/a-2a)")
     parser.add_argument("--variant", help=argparse.SUPPRESS)  # one --without run, as JSON
     args = parser.parse_args()
+    global PDF_VARIANT
+    PDF_VARIANT = args.pdf_variant = pdf.pdf_variant(args.pdf_variant)
     if args.variant is not None:
         return variant(args)
     if args.without:
         return compare(args)
     print(f"libharfbuzz-subset: {'yes' if pdf.harfbuzz_subset_available() else 'NO'}; "
-          f"CPUs: {os.cpu_count()}; load average before: "
+          f"CPUs: {os.cpu_count()}; PDF variant: {args.pdf_variant}; load average before: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))
 
     letters = make_letters(args.letters, args.long_every)
 
     def product(batch: list[pdf.PdfLetter]) -> list[bytes]:
-        return pdf.render_pdfs_parallel(batch, processes=args.processes, chunk=args.chunk)
+        return pdf.render_pdfs_parallel(batch, processes=args.processes, chunk=args.chunk,
+                                        variant=args.pdf_variant)
 
     rows = []
     cold, cold_s, cold_cpu = timed(product, letters)
@@ -242,7 +261,8 @@ def variant(args: argparse.Namespace) -> None:
     letters = make_letters(args.letters, args.long_every)
 
     def product(batch: list[pdf.PdfLetter]) -> list[bytes]:
-        return pdf.render_pdfs_parallel(batch, processes=args.processes, chunk=args.chunk)
+        return pdf.render_pdfs_parallel(batch, processes=args.processes, chunk=args.chunk,
+                                        variant=args.pdf_variant)
 
     _, cold_s, cold_cpu = timed(product, letters)
     out, warm_s, warm_cpu = timed(product, letters)
@@ -261,9 +281,11 @@ def compare(args: argparse.Namespace) -> None:
 
     tricks = without.names(args.without)
     passed = ["--letters", str(args.letters), "--processes", str(args.processes),
-              "--chunk", str(args.chunk), "--long-every", str(args.long_every)]
+              "--chunk", str(args.chunk), "--long-every", str(args.long_every),
+              "--pdf-variant", args.pdf_variant]
     print(f"bench_pdf --without {args.without}: {args.letters:,} letters, "
-          f"{args.processes} processes, {args.rounds} round(s), each variant in a fresh "
+          f"{args.processes} processes, {args.rounds} round(s), PDF variant "
+          f"{args.pdf_variant}, each variant in a fresh "
           "process; load average before: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     results = without.run_variants(__file__, passed, ["", *tricks], args.rounds)
     without.report(results, {"warm": "letters/s warm", "cold": "letters/s cold",

@@ -57,6 +57,10 @@ def register(app: Flask) -> None:
         friendly_command(command)
     app.cli.add_command(audit)
 
+    from .cli_mail import mail
+
+    app.cli.add_command(mail)
+
 
 def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--map, --map-value and --openings, shared by merge and positions add."""

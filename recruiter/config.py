@@ -39,6 +39,9 @@ class DefaultConfig:
     WTF_CSRF_TIME_LIMIT = None  # the session lifetime bounds the token instead
 
     PAGE_SIZE = "A4"  # or "letter"
+    # The letter PDFs and the print bundle: "pdf/a-2a" (archival, tagged), "pdf/a-2b",
+    # "pdf/ua-1" or "none" (the plain PDF, untagged and without XMP metadata).
+    PDF_VARIANT = "pdf/a-2a"
     LETTERS_PER_PAGE = NOTES_PER_PAGE = CANDIDATES_PER_PAGE = 50  # rows per page of each list
     QUEUE_IMMEDIATE = False  # tests: run tasks inline
     SENDING_TIMEOUT = 600  # seconds before a "sending" row of a dead worker is in doubt
@@ -56,3 +59,9 @@ class DefaultConfig:
     # A worker that dies mid-batch leaves every claimed letter in doubt, sent or not: at most
     # this many.
     SEND_CLAIM_BATCH = 10
+    # DKIM signing of every email as it is frozen (services/dkim_sign.py): all three or none.
+    # The key file is a PEM RSA private key (`recruiter mail dkim-keygen` makes one); it is
+    # read from the file, never stored in the database.
+    DKIM_SELECTOR: str | None = None
+    DKIM_DOMAIN: str | None = None
+    DKIM_KEY_FILE: str | None = None

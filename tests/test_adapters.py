@@ -26,6 +26,7 @@ from weasyprint import HTML
 from weasyprint import html as weasyprint_html
 
 from recruiter.adapters import collector, mime_boundary, process_pool, weasyprint_ua
+from recruiter.services import pdf_layout
 from recruiter.services.mail import Envelope, Mail, build_message, build_messages
 from recruiter.services.pdf import PdfLetter, render_pdfs, render_print_bundle
 
@@ -77,7 +78,11 @@ def test_weasyprint_ua_trims_only_margin_boxes_and_footnotes() -> None:
 
 def test_weasyprint_ua_pdfs_are_byte_identical_to_the_public_path(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Letters (one page, three pages, Arabic) and a duplex bundle: the same bytes either way."""
+    """Letters (one page, three pages, Arabic) and a duplex bundle: the same bytes either way.
+
+    Archival PDFs carry their creation time: both runs get the same one.
+    """
+    monkeypatch.setattr(pdf_layout, "_now", lambda: "2026-01-02T03:04:05Z")
     sample = letters()
     trimmed = render_pdfs(sample) + [render_print_bundle(sample, duplex=True)]
     monkeypatch.setattr(weasyprint_ua, "enabled", False)

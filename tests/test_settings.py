@@ -54,6 +54,7 @@ CHECKS = {
         "test_throttling.py::test_behind_a_proxy_one_attacker_does_not_lock_out_everyone",
     "RECRUITER_MAX_CONTENT_LENGTH": "test_throttling.py::test_the_body_limit_is_a_setting",
     "RECRUITER_PAGE_SIZE": "test_settings.py::test_page_size_shapes_every_web_pdf",
+    "RECRUITER_PDF_VARIANT": "test_settings.py::test_pdf_variant_shapes_every_web_pdf",
     "RECRUITER_FREEZE_INLINE_MAX":
         "test_settings.py::test_freeze_inline_max_sends_bigger_batches_to_the_worker",
     "RECRUITER_SEND_CLAIM_BATCH":
@@ -69,6 +70,10 @@ CHECKS = {
         "test_settings.py::test_webhook_settings_reach_the_delivery_task",
     "RECRUITER_SESSION_COOKIE_SECURE":
         "test_settings.py::test_session_cookie_secure_marks_the_cookie",
+    "RECRUITER_DKIM_SELECTOR": "test_dkim.py::test_the_dkim_settings_are_read_from_the_environment",
+    "RECRUITER_DKIM_DOMAIN": "test_dkim.py::test_the_dkim_settings_are_read_from_the_environment",
+    "RECRUITER_DKIM_KEY_FILE":
+        "test_dkim.py::test_the_dkim_settings_are_read_from_the_environment",
 }
 
 
@@ -238,6 +243,35 @@ def test_page_size_shapes_every_web_pdf(app: Flask, client: FlaskClient, db, log
     assert frozen and all(x.status in ("frozen", "sent") for x in frozen)
     pdfs = [x.frozen.pdf for x in frozen if x.frozen.pdf]  # the postal letters' PDFs
     assert pdfs and all(page_size_points(pdf, tmp_path) == LETTER_POINTS for pdf in pdfs)
+
+
+def _pdfa_conformance(pdf: bytes) -> str | None:
+    """The PDF/A conformance level its XMP metadata claims ("A", "B"), None for a plain PDF."""
+    import pikepdf
+
+    with pikepdf.open(io.BytesIO(pdf)) as doc, doc.open_metadata() as meta:
+        return meta.get("pdfaid:conformance")
+
+
+@pytest.mark.parametrize("app", [{"RECRUITER_PDF_VARIANT": "pdf/a-2b"}], indirect=True)
+def test_pdf_variant_shapes_every_web_pdf(app: Flask, client: FlaskClient, db, login,  # noqa: ANN001
+                                          make_position, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """RECRUITER_PDF_VARIANT=pdf/a-2b: the letter PDF, the ZIP, the print bundle, the freeze."""
+    monkeypatch.delenv("RECRUITER_PDF_VARIANT")  # from here on only the app's setting says so
+    assert app.config["PDF_VARIANT"] == "pdf/a-2b"
+    _, position = _approved(client, login, make_position)
+    letter = _letters(db, position)[0]
+    assert _pdfa_conformance(_as(client, "GET", f"/letters/{letter.id}/letter.pdf").data) == "B"
+    archive = zipfile.ZipFile(io.BytesIO(
+        _as(client, "POST", f"/positions/{position.id}/letters.zip").data))
+    pdfs = [archive.read(name) for name in archive.namelist() if name.endswith(".pdf")]
+    assert pdfs and all(_pdfa_conformance(pdf) == "B" for pdf in pdfs)
+    bundle = _as(client, "GET", f"/positions/{position.id}/post-letters.pdf")
+    assert _pdfa_conformance(bundle.data) == "B"
+    assert "All 3 emails were sent on" in _send(client, position, NO_HOLD).text  # inline
+    pdfs = [x.frozen.pdf for x in _letters(db, position) if x.frozen.pdf]
+    assert pdfs and all(_pdfa_conformance(pdf) == "B" for pdf in pdfs)
 
 
 @pytest.mark.parametrize("app", [{"RECRUITER_PAGE_SIZE": "letter",

@@ -1,19 +1,89 @@
-"""What WeasyPrint may fetch for a letter: ``data:`` URIs and the letter assets, nothing else."""
+"""What WeasyPrint may fetch for a letter, and which archival PDF variant it writes.
+
+Fetched: ``data:`` URIs and the letter assets, nothing else. Written: RECRUITER_PDF_VARIANT
+(PDF/A-2a by default) with its sRGB output intent.
+"""
 
 from __future__ import annotations
 
+import io
 import mimetypes
 import os
+from functools import cache
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from flask import current_app, has_app_context
+from weasyprint.css import ColorProfile
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from recruiter.errors import PdfError
 from recruiter.paths import LETTERS_DIR
 
 MAX_ASSET_BYTES = 10 * 1024 * 1024
+# PDF/A-2a (tagged, XMP metadata, sRGB output intent, file ID) by default; "none" is the
+# plain PDF of before.
+PDF_VARIANTS = ("pdf/a-2a", "pdf/a-2b", "pdf/ua-1", "none")
+DEFAULT_PDF_VARIANT = "pdf/a-2a"
+# Not WeasyPrint's own "srgb" key: for that one it opens its ICC file once per PDF, parses it
+# again, and leaves the file to the garbage collector (a ResourceWarning). Same profile.
+_SRGB = "recruiter-srgb"
+
+
+def pdf_variant(value: str | None = None) -> str:
+    """The PDF variant: ``value``, else the app's PDF_VARIANT, else RECRUITER_PDF_VARIANT."""
+    if value is None and has_app_context():  # pool workers and the bench have none
+        value = current_app.config.get("PDF_VARIANT")
+    if value is None:
+        value = os.environ.get("RECRUITER_PDF_VARIANT")
+    variant = (value or DEFAULT_PDF_VARIANT).strip().lower()
+    if variant not in PDF_VARIANTS:
+        raise PdfError(f"Unknown PDF variant {value!r}: use one of {', '.join(PDF_VARIANTS)}.")
+    return variant
+
+
+class _FileProfile(ColorProfile):
+    """A colour profile embedded as its file's very bytes.
+
+    LittleCMS's re-serialisation (WeasyPrint's way) changes after a profile's first use, so a
+    letter's bytes would depend on its place in the process's run.
+    """
+
+    def __init__(self, data: bytes, src: str) -> None:
+        super().__init__(io.BytesIO(data), src, "relative-colorimetric", (["r"], ["g"], ["b"]))
+        self._data = data
+
+    @property
+    def content(self) -> bytes:
+        return self._data
+
+
+@cache
+def _srgb_profile() -> ColorProfile:
+    return _FileProfile((files("weasyprint.pdf") / "sRGB2014.icc").read_bytes(), "sRGB2014.icc")
+
+
+def color_profiles(variant: str) -> dict[str, ColorProfile]:
+    """The colour profiles a document of this variant starts with (render's argument)."""
+    return {_SRGB: _srgb_profile()} if variant.startswith("pdf/a") else {}
+
+
+def write_options(variant: str) -> dict[str, Any]:
+    """WeasyPrint's options for this variant, for both ``render`` and ``write_pdf``."""
+    if variant == "none":
+        return {}
+    return {"pdf_variant": variant, **({"output_intent": _SRGB} if variant.startswith("pdf/a")
+                                       else {})}
+
+
+def bcp47(language: str) -> str:
+    """``en_CA`` as the BCP 47 tag ``en-CA`` (``zh_hant_tw``: ``zh-Hant-TW``)."""
+    first, *rest = [p for p in (language or "").replace("_", "-").split("-") if p] or ["en"]
+    return "-".join([first.lower(), *(p.upper() if len(p) == 2 else p.title() if len(p) == 4
+                                      else p.lower() for p in rest)])
 
 
 class LetterAssetFetcher(URLFetcher):

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import copy
 import ctypes.util
+import dataclasses
 import html
 import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -26,7 +28,7 @@ from recruiter.adapters import weasyprint_ua
 from recruiter.errors import PdfError
 from recruiter.paths import LETTERS_DIR
 
-from .pdf_assets import url_fetcher
+from .pdf_assets import bcp47, color_profiles, pdf_variant, url_fetcher, write_options
 
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
 
@@ -55,6 +57,11 @@ class PdfLetter:
     sender_name: str
     sender_title: str = ""
     language: str = "en"
+
+
+def _now() -> str:
+    """The creation date written into the PDFs of one batch (W3C format, UTC)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @cache
@@ -152,7 +159,7 @@ def _check_keys(letters: Sequence[PdfLetter]) -> None:
         seen.add(letter.key)
 
 
-def _render(letters: Sequence[PdfLetter], page_size: str, *, title: str,
+def _render(letters: Sequence[PdfLetter], page_size: str, *, title: str, variant: str,
             pages: Sequence[int] | None = None, duplex: bool = False) -> Document:
     """Lay out all letters in one document, one section (page group) per letter.
 
@@ -163,6 +170,8 @@ def _render(letters: Sequence[PdfLetter], page_size: str, *, title: str,
     size = _page_size(page_size)
     _check_keys(letters)
     counts = pages if pages is not None else [None] * len(letters)
+    letters = [dataclasses.replace(letter, language=bcp47(letter.language))
+               if letter.language != bcp47(letter.language) else letter for letter in letters]
     source = _template().render(
         items=[_item(letter, n) for letter, n in zip(letters, counts, strict=True)],
         title=title, lang=letters[0].language if letters else "en",
@@ -175,7 +184,8 @@ def _render(letters: Sequence[PdfLetter], page_size: str, *, title: str,
         return weasyprint_ua.document(string=source, base_url=_base_url(),
                                       url_fetcher=url_fetcher).render(
             stylesheets=stylesheets, font_config=_font_config(),
-            counter_style=_counter_style())
+            counter_style=_counter_style(), color_profiles=color_profiles(variant),
+            **write_options(variant))
     except Exception as exc:  # WeasyPrint and its libraries raise many kinds
         raise PdfError(f"The letter PDF could not be laid out ({exc}).") from exc
 
@@ -215,9 +225,11 @@ def _split(document: Document, letters: Sequence[PdfLetter], *,
 
 
 def _numbered(letters: Sequence[PdfLetter], page_size: str, counts: Sequence[int], *,
-              title: str, duplex: bool = False) -> tuple[Document, list[list[Page]]]:
+              title: str, variant: str, duplex: bool = False
+              ) -> tuple[Document, list[list[Page]]]:
     """Lay the letters out again with their folios; a folio never changes the page count."""
-    document = _render(letters, page_size, title=title, pages=counts, duplex=duplex)
+    document = _render(letters, page_size, title=title, variant=variant, pages=counts,
+                       duplex=duplex)
     groups = _split(document, letters, blanks=duplex)
     for letter, pages, count in zip(letters, groups, counts, strict=True):
         if len(pages) != count:
@@ -226,61 +238,77 @@ def _numbered(letters: Sequence[PdfLetter], page_size: str, counts: Sequence[int
     return document, groups
 
 
-def _write(document: Document, pages: list[Page], letter: PdfLetter) -> bytes:
+def _metadata(doc: Document, letter: PdfLetter, title: str, variant: str, created: str) -> None:
+    """Title, author (the organization), BCP 47 language and creation date, in place."""
+    doc.metadata = copy.copy(doc.metadata)
+    doc.metadata.title = title
+    doc.metadata.lang = bcp47(letter.language)
+    if variant != "none":
+        doc.metadata.authors = [letter.organization_name]
+        doc.metadata.created = doc.metadata.modified = created
+
+
+def _write(document: Document, pages: list[Page], letter: PdfLetter, variant: str,
+           created: str) -> bytes:
     part = document.copy(pages)
-    part.metadata = copy.copy(document.metadata)
-    part.metadata.title = letter.subject
-    part.metadata.lang = letter.language
+    _metadata(part, letter, letter.subject, variant, created)
     try:
-        return part.write_pdf()
+        return part.write_pdf(**write_options(variant))
     except Exception as exc:
         raise PdfError(f"The PDF for letter {letter.key!r} could not be written ({exc}).") \
             from exc
 
 
-def render_pdfs(letters: Sequence[PdfLetter], *, page_size: str = "A4") -> list[bytes]:
+def render_pdfs(letters: Sequence[PdfLetter], *, page_size: str = "A4",
+                variant: str | None = None) -> list[bytes]:
     """Render many letters in one layout pass and return one PDF per letter, in order.
 
     The pass has no page numbers. Only the letters that ran past one page are laid out
-    again, together, with "Page X of N" in the footer.
+    again, together, with "Page X of N" in the footer. ``variant``: see ``pdf_variant``.
     """
     if not letters:
         return []
+    variant, created = pdf_variant(variant), _now()
     title = letters[0].subject
-    document = _render(letters, page_size, title=title)
+    document = _render(letters, page_size, title=title, variant=variant)
     groups = _split(document, letters)
     counts = [len(pages) for pages in groups]
     pdfs: list[bytes] = [b""] * len(letters)
     for i, (letter, pages) in enumerate(zip(letters, groups, strict=True)):
         if len(pages) == 1:
-            pdfs[i] = _write(document, pages, letter)
+            pdfs[i] = _write(document, pages, letter, variant, created)
     del document, groups
     long = [i for i, count in enumerate(counts) if count > 1]
     if long:
         subset = [letters[i] for i in long]
-        document, groups = _numbered(subset, page_size, [counts[i] for i in long], title=title)
+        document, groups = _numbered(subset, page_size, [counts[i] for i in long], title=title,
+                                     variant=variant)
         for i, letter, pages in zip(long, subset, groups, strict=True):
-            pdfs[i] = _write(document, pages, letter)
+            pdfs[i] = _write(document, pages, letter, variant, created)
     return pdfs
 
 
-def render_pdf(letter: PdfLetter, *, page_size: str = "A4") -> bytes:
+def render_pdf(letter: PdfLetter, *, page_size: str = "A4", variant: str | None = None
+               ) -> bytes:
     """Render one letter as a letterhead PDF."""
-    return render_pdfs([letter], page_size=page_size)[0]
+    return render_pdfs([letter], page_size=page_size, variant=variant)[0]
 
 
 def render_print_bundle(letters: Sequence[PdfLetter], *, page_size: str = "A4",
-                        duplex: bool = False) -> bytes:
+                        duplex: bool = False, variant: str | None = None) -> bytes:
     """Render every letter into one print-ready PDF, each letter starting on a new sheet side."""
     if not letters:
         raise PdfError("There are no letters to print.")
+    variant, created = pdf_variant(variant), _now()
     title = f"Letters ({len(letters)})"
-    document = _render(letters, page_size, title=title, duplex=duplex)
+    document = _render(letters, page_size, title=title, variant=variant, duplex=duplex)
     counts = [len(pages) for pages in _split(document, letters, blanks=duplex)]
     if any(count > 1 for count in counts):
-        document, _ = _numbered(letters, page_size, counts, title=title, duplex=duplex)
+        document, _ = _numbered(letters, page_size, counts, title=title, variant=variant,
+                                duplex=duplex)
+    _metadata(document, letters[0], title, variant, created)
     try:
-        return document.write_pdf()
+        return document.write_pdf(**write_options(variant))
     except Exception as exc:
         raise PdfError(f"The print bundle could not be written ({exc}).") from exc
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
 from ..models import Letter, Member
-from . import audit
+from . import audit, dkim_sign
 from . import letters as letters_service
 from .mail import Envelope, build_message, new_message_id, valid_address
 from .organization import reply_address
@@ -76,7 +76,7 @@ def build_test_letter(letter: Letter, member: Member, *, now: datetime | None = 
     message = build_message(envelope, subject=PREFIX + rendered.subject, text=rendered.text,
                             html=rendered.html, date=now, language=context.locale)
     message[HEADER] = "yes"
-    return sender, recipient, message_id, message.as_bytes()
+    return sender, recipient, message_id, dkim_sign.signer()(message.as_bytes())
 
 
 def send_test_letter(session: Session, letter: Letter, member: Member, mail_url: str, *,

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from ...errors import AddressError, RecruiterError
 from ...models import Batch, Delivery, FrozenLetter, Letter, Member, Organization, Position
-from .. import audit, files, rechecks
+from .. import audit, dkim_sign, files, rechecks
 from .. import letters as letters_service
 from ..mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
 from ..orgtime import org_today
@@ -147,6 +147,7 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
     Emails for the letters with an address; PDFs, laid out across the PDF worker processes,
     only for the letters that go by post.
     """
+    sign = dkim_sign.signer()  # a bad DKIM setting refuses here, before anything is rendered
     domain = sender.rpartition("@")[2]
     message_ids = [new_message_id(domain) for _ in letters]
     # Always written, the sender's address when the organization set none: replies reach a
@@ -186,7 +187,7 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
         [files.pdf_letter(x, org, day=today) for x in post], page_size=page_size),
         strict=True))
     return [Frozen(letter, letter.application.letter_channel, email.recipient, message_id,
-                   email.eml, pdfs.get(letter.id))
+                   None if email.eml is None else sign(email.eml), pdfs.get(letter.id))
             for letter, email, message_id in zip(letters, emails, message_ids, strict=True)]
 
 
