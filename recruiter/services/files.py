@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
-import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from datetime import date
@@ -25,6 +23,7 @@ from .csvcells import csv_safe
 from .languages import letter_locale, org_language, sender_title_in
 from .letters import LOCKED, organization_of, sort_key
 from .mail import Envelope, build_message, new_message_id, valid_address
+from .names import name_slug
 from .organization import reply_address
 from .orgtime import org_today, org_zone
 from .pdf import PdfLetter, render_pdf, render_pdfs_parallel, render_print_bundle
@@ -190,25 +189,6 @@ class _Pipe:
     def drain(self) -> bytes:
         data, self._parts = b"".join(self._parts), []
         return data
-
-
-# Letters NFKD leaves whole: spelled out so that "Øst" and "Łukasz" keep their first letter.
-_SPELLED = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
-                          "Ø": "O", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L",
-                          "þ": "th", "Þ": "TH", "ı": "i", "ħ": "h", "Ħ": "H"})
-
-
-def name_slug(*names: str, ascii_only: bool = True) -> str:
-    """Names as one lower-case file-name part: ``Lefèbvre``, ``Zoé`` → ``lefebvre-zoe``.
-
-    With ``ascii_only=False`` the letters stay as written (``lefèbvre-zoé``), for the UTF-8
-    file name of a download. Empty when the names hold no letter or digit at all.
-    """
-    text = unicodedata.normalize("NFKC", " ".join(names)).casefold()
-    if ascii_only:
-        text = unicodedata.normalize("NFKD", text.translate(_SPELLED))
-        text = text.encode("ascii", "ignore").decode()
-    return re.sub(r"[\W_]+", "-", text).strip("-")
 
 
 def file_stem(number: int, width: int, application: Application) -> str:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import re
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,6 +23,7 @@ from .importing import (
 )
 from .languages import display_name, letter_locale, normalise, primary, typography
 from .mail import Envelope, Mail, build_messages, new_message_id
+from .names import name_slug
 from .pdf import PdfLetter, render_pdfs_parallel
 from .rendering import Boilerplate as Source
 from .rendering import CandidateFields, LetterContext, Rendered, letter_date, render_letter
@@ -110,9 +109,7 @@ def postal_lines(row: CandidateRow) -> tuple[str, ...]:
 
 def file_stem(row: CandidateRow) -> str:
     """A safe, sortable file name for a row's letter: ``007-okafor-daniel``."""
-    ascii_name = unicodedata.normalize("NFKD", f"{row.last_name} {row.first_name}")
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_name.encode("ascii", "ignore").decode().lower())
-    return f"{row.row:03d}-{slug.strip('-') or 'candidate'}"
+    return f"{row.row:03d}-{name_slug(row.last_name, row.first_name) or 'candidate'}"
 
 
 def merge(data: bytes, *, position: str, differentiator: str, fmt: str, out: Path,

@@ -19,6 +19,7 @@ Our rules on top of it:
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -99,3 +100,22 @@ def greeting_name(salutation: str, first_name: str, last_name: str) -> str:
     if salutation:
         return salutation
     return first_name or " ".join(p for p in (first_name, last_name) if p)
+
+
+# Letters NFKD leaves whole: spelled out so that "Øst" and "Łukasz" keep their first letter.
+_SPELLED = str.maketrans({"ß": "ss", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ø": "o",
+                          "Ø": "O", "đ": "d", "Đ": "D", "ð": "d", "Ð": "D", "ł": "l", "Ł": "L",
+                          "þ": "th", "Þ": "TH", "ı": "i", "ħ": "h", "Ħ": "H"})
+
+
+def name_slug(*names: str, ascii_only: bool = True) -> str:
+    """Names as one lower-case file-name part: ``Lefèbvre``, ``Zoé`` → ``lefebvre-zoe``.
+
+    With ``ascii_only=False`` the letters stay as written (``lefèbvre-zoé``), for the UTF-8
+    file name of a download. Empty when the names hold no letter or digit at all.
+    """
+    text = unicodedata.normalize("NFKC", " ".join(names)).casefold()
+    if ascii_only:
+        text = unicodedata.normalize("NFKD", text.translate(_SPELLED))
+        text = text.encode("ascii", "ignore").decode()
+    return re.sub(r"[\W_]+", "-", text).strip("-")

@@ -8,7 +8,7 @@ may hold a receiver's own token).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, joinedload
@@ -29,6 +29,9 @@ class EndpointError(RecruiterError):
         super().__init__(message)
         self.field = field
 
+
+
+Row = TypeVar("Row", WebhookEndpoint, WebhookDelivery)
 
 def check_url(url: str, *, allow_private: bool) -> str:
     """The URL, stripped, if it is http(s) and goes where the organization may send."""
@@ -141,21 +144,21 @@ def endpoints_of(session: Session, organization: Organization) -> list[WebhookEn
 def endpoint_of(session: Session, organization: Organization,
                 endpoint_id: int | str) -> WebhookEndpoint:
     """One endpoint of the organization by id; another organization's is not found."""
-    endpoint = session.get(WebhookEndpoint, _number(endpoint_id, "endpoint"))
-    if endpoint is None or endpoint.organization_id != organization.id:
-        raise RecruiterError(f"There is no webhook endpoint {endpoint_id} in "
-                             f"{organization.name}.")
-    return endpoint
+    return _owned(session, WebhookEndpoint, organization, endpoint_id, "endpoint")
 
 
 def delivery_of(session: Session, organization: Organization,
                 delivery_id: int | str) -> WebhookDelivery:
     """One webhook delivery of the organization by id; another organization's is not found."""
-    delivery = session.get(WebhookDelivery, _number(delivery_id, "delivery"))
-    if delivery is None or delivery.organization_id != organization.id:
-        raise RecruiterError(f"There is no webhook delivery {delivery_id} in "
-                             f"{organization.name}.")
-    return delivery
+    return _owned(session, WebhookDelivery, organization, delivery_id, "delivery")
+
+
+def _owned(session: Session, model: type[Row], organization: Organization, row_id: int | str,
+           what: str) -> Row:
+    row = session.get(model, _number(row_id, what))
+    if row is None or row.organization_id != organization.id:
+        raise RecruiterError(f"There is no webhook {what} {row_id} in {organization.name}.")
+    return row
 
 
 def deliveries_of(session: Session, organization: Organization, *,
