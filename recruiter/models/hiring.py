@@ -47,6 +47,8 @@ class Position(db.Model):
     # The differentiator in other languages than the organization's own: {"fr": "..."}.
     differentiator_in: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
     differentiator_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # Where replies to this position's letters go; empty: the organization's Reply-To.
+    reply_to: Mapped[str] = mapped_column(String(320), default="", server_default="")
     boilerplate_id: Mapped[int | None] = mapped_column(ForeignKey("boilerplate.id"))
     hire_accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[created]

@@ -23,7 +23,7 @@ from .org import BoilerplateVersion, Member
 
 LETTER_STATUSES = ("draft", "approved", "frozen", "sent", "cancelled")
 DELIVERY_STATES = ("held", "queued", "sending", "retry_wait", "sent", "failed", "in_doubt",
-                   "cancelled")
+                   "cancelled", "bounced")
 
 
 class Batch(db.Model):
@@ -137,6 +137,13 @@ class Delivery(db.Model):
     recipient: Mapped[str | None] = mapped_column(String(320))
     server_reply: Mapped[str | None] = mapped_column(Text)
     last_error: Mapped[str | None] = mapped_column(Text)  # what went wrong, never a decision
+    # The unguessable part of this delivery's VERP envelope sender (bounces+<token>@domain),
+    # set when its organization has a bounce domain; a bounce names its delivery by it.
+    bounce_token: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
+    # What a bounce (a DSN, RFC 3464, or a relay's event) said: sent -> bounced.
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounce_status: Mapped[str | None] = mapped_column(String(16))  # "5.1.1"
+    bounce_diagnostic: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[created]
 
     letter: Mapped[Letter] = relationship(back_populates="deliveries")

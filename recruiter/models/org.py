@@ -45,6 +45,11 @@ class Organization(db.Model):
     sender_email: Mapped[str] = mapped_column(String(320), default="")
     # Where replies to a letter go; empty: the sender's address (every letter says Reply-To).
     reply_to: Mapped[str] = mapped_column(String(320), default="", server_default="")
+    # The domain of VERP envelope senders (bounces+<token>@domain); empty: no VERP.
+    bounce_domain: Mapped[str] = mapped_column(String(255), default="", server_default="")
+    # A declined candidate needs a rejection reason before approval (EEO/OFCCP record-keeping).
+    require_reasons: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
     retention_months: Mapped[int] = mapped_column(Integer, default=12)
     send_rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
     # The last confirmed CSV import mapping (columns and values), offered on the next import.
