@@ -169,14 +169,23 @@ def helper_pids() -> list[int]:
 
 def timed(func: Callable[[list[pdf.PdfLetter]], list[bytes]], letters: list[pdf.PdfLetter]
           ) -> tuple[list[bytes], float, float]:
-    """Run ``func`` on ``letters``: its PDFs, wall-clock seconds, CPU seconds of every process."""
+    """Run ``func`` on ``letters``: its PDFs, wall-clock seconds, CPU seconds of every process.
+
+    The 1-minute load average at the start and at the end goes to ``LOADS`` (the machine may be
+    shared: a row's wall-clock figures mean little if the load moved during it).
+    """
+    LOADS.append(os.getloadavg()[0])
     before = {pid: cpu_seconds(pid) for pid in helper_pids()}
     start, cpu = time.perf_counter(), time.process_time()
     out = func(letters)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     cpu += sum(cpu_seconds(pid) - before.get(pid, 0.0) for pid in helper_pids())
     assert len(out) == len(letters) and all(x.startswith(b"%PDF-") for x in out)
+    LOADS[-1] = (LOADS[-1], os.getloadavg()[0])
     return out, seconds, cpu
+
+
+LOADS: list = []  # (1-minute load average at the start, at the end) of each timed run
 
 
 def main() -> None:
@@ -230,10 +239,11 @@ def main() -> None:
         rows.append(("naive loop, numbered after", fair, fair_s, fair_cpu))
 
     print(f"{'':28}{'letters':>8}{'seconds':>9}{'letters/s':>11}{'CPU ms/letter':>15}"
-          f"{'avg KB':>8}")
-    for name, out, seconds, cpu in rows:
+          f"{'avg KB':>8}  load start-end")
+    for (name, out, seconds, cpu), (start, end) in zip(rows, LOADS[-len(rows):], strict=True):
         print(f"{name:28}{len(out):8}{seconds:9.1f}{len(out) / seconds:11.1f}"
-              f"{cpu * 1000 / len(out):15.1f}{sum(map(len, out)) / len(out) / 1024:8.1f}")
+              f"{cpu * 1000 / len(out):15.1f}{sum(map(len, out)) / len(out) / 1024:8.1f}"
+              f"  {start:.2f}-{end:.2f}")
     ours_rate, naive_rate = len(ours) / ours_s, len(base) / naive_s
     print(f"ratio: {ours_rate / naive_rate:.2f}x the naive loop warm, "
           f"{len(cold) / cold_s / naive_rate:.2f}x cold (goal 4x)"

@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from recruiter.adapters import collector, mime_boundary, weasyprint_ua
+from recruiter.adapters import collector, font_subsets, mime_boundary, pydyf_once, weasyprint_ua
 
 ENV = "RECRUITER_BENCH_WITHOUT"
 TRICKS = {
@@ -24,6 +24,8 @@ TRICKS = {
     "mime_boundary": "boundary chosen when built (adapters/mime_boundary.py)",
     "gc_freeze": "warm-up heap frozen in the workers (adapters/collector.py)",
     "gc": "the collector tricks (now only gc_freeze)",
+    "pydyf_once": "every PDF object serialised once (adapters/pydyf_once.py)",
+    "font_subsets": "a font's subset per glyph set cut once (adapters/font_subsets.py)",
 }
 
 
@@ -40,7 +42,8 @@ def wanted(off: list[str]) -> dict[str, bool]:
     """Which tricks are on once the named ones are off."""
     return {"weasyprint_ua": "weasyprint_ua" not in off,
             "mime_boundary": "mime_boundary" not in off,
-            "gc_freeze": not {"gc_freeze", "gc"} & set(off)}
+            "gc_freeze": not {"gc_freeze", "gc"} & set(off),
+            "pydyf_once": "pydyf_once" not in off, "font_subsets": "font_subsets" not in off}
 
 
 def apply(off: list[str]) -> None:
@@ -49,12 +52,14 @@ def apply(off: list[str]) -> None:
     weasyprint_ua.enabled = on["weasyprint_ua"]
     mime_boundary.enabled = on["mime_boundary"]
     collector.freeze_enabled = on["gc_freeze"]
+    pydyf_once.enabled, font_subsets.enabled = on["pydyf_once"], on["font_subsets"]
 
 
 def state() -> dict[str, bool]:
     """Which tricks are on in the calling process (asked of a worker to check the switch)."""
     return {"weasyprint_ua": weasyprint_ua.enabled, "mime_boundary": mime_boundary.enabled,
-            "gc_freeze": collector.freeze_enabled}
+            "gc_freeze": collector.freeze_enabled, "pydyf_once": pydyf_once.enabled,
+            "font_subsets": font_subsets.enabled}
 
 
 apply(names(os.environ.get(ENV, "")))

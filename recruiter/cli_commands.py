@@ -61,6 +61,10 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(mail)
 
+    from .cli_bounces import bounces
+
+    app.cli.add_command(bounces)
+
 
 def _mapping_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--map, --map-value and --openings, shared by merge and positions add."""

@@ -10,6 +10,7 @@ from flask.cli import AppGroup
 from .cli_support import ORG_HELP, admin_named, friendly_command, one_line, pick_organization
 from .extensions import db
 from .services.organization import FIELDS, TITLES_IN, titles_in, update_organization
+from .services.required_reasons import set_required
 
 org = AppGroup("org", help="Show and change the organization's letterhead, sender and rules.")
 
@@ -53,6 +54,9 @@ def show(org_name: str | None) -> None:
 @click.option("--reply-to", default=None, callback=one_line,
               help="Where replies to a letter go (the Reply-To of every email letter); "
                    "an empty value: the sender email.")
+@click.option("--bounce-domain", default=None, callback=one_line,
+              help="The domain of the envelope senders bounces+<token>@domain, whose mail "
+                   "`recruiter bounces` reads; an empty value: no VERP.")
 @click.option("--timezone", default=None, callback=one_line,
               help="An IANA time zone such as America/Vancouver.")
 @click.option("--locale", default=None, callback=one_line,
@@ -63,19 +67,25 @@ def show(org_name: str | None) -> None:
               help="Months personal data is kept after a position is filled (1 to 120).")
 @click.option("--webhooks-allow-private", type=click.BOOL, default=None,
               help="true: webhooks may go to private, loopback and link-local addresses.")
+@click.option("--require-reasons/--no-require-reasons", default=None,
+              help="Require a rejection reason for every declined candidate before letters "
+                   "are approved (for EEO/OFCCP record-keeping).")
 @click.option("--by", "by_email", default=None,
               help="The admin who makes the change (an email), for the audit log.")
 def set_(org_name: str | None, by_email: str | None, **given: object) -> None:
     """Change the settings given; all or nothing, audit-logged with the field names."""
     organization = pick_organization(org_name)
     titles = cast(list[tuple[str, str]], given.pop(TITLES_IN, None) or [])
+    reasons = cast(bool | None, given.pop("require_reasons", None))
     values = {field: value for field, value in given.items() if value is not None}
     if titles:
         values[TITLES_IN] = dict(titles)
     if isinstance(values.get("address"), str):
         values["address"] = "\n".join(line.strip() for line in values["address"].split(" / "))
-    changed = update_organization(db.session, organization, values,
-                                  admin_named(organization, by_email))
+    admin = admin_named(organization, by_email)
+    changed = update_organization(db.session, organization, values, admin)
+    if reasons is not None and set_required(db.session, organization, reasons, by=admin):
+        changed = sorted([*changed, "require_reasons"])
     db.session.commit()
     click.echo(f"Changed: {', '.join(changed)}." if changed else "Nothing changed.")
 

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from .errors import RecruiterError
 from .extensions import db
-from .models import Member, Position
+from .models import DELIVERY_STATES, Delivery, Member, Position
 from .queue import consumer, queue
-from .services import approval, sending
+from .services import approval, required_reasons, sending
 from .services import letters as letters_service
 
 
@@ -60,6 +60,9 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
         where = cand.email if letter.application.letter_channel == "email" else "post"
         click.echo(f"{letter.status:9} {cand.full_name} <{where}>")
     click.echo(f"{len(letters)} letters: {errors} with errors, {warnings} with warnings.")
+    if missing := required_reasons.missing_names(db.session, position):
+        click.echo(f"{required_reasons.missing_message(missing)} The page: "
+                   f"/positions/{position.id}/rejection-reasons?missing=1")
     if limit is not None and len(letters) > limit:
         raise RecruiterError(f"The batch holds {len(letters)} letters, more than --limit "
                              f"{limit}. Nothing was sent.")
@@ -74,8 +77,12 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
     member = acting_member(position, by_email)
     pending = sum(1 for x in letters if x.status == "draft")  # what approving all approves now
     if pending:
-        approval.approve_all(db.session, position, member, expected_count=pending,
-                                    acknowledge_warnings=True)
+        try:
+            approval.approve_all(db.session, position, member, expected_count=pending,
+                                 acknowledge_warnings=True)
+        except required_reasons.ReasonsMissing as exc:
+            raise RecruiterError(f"{exc} The page: /positions/{position.id}/rejection-reasons"
+                                 "?missing=1. Nothing was approved or sent.") from exc
     batch, created = sending.freeze_batch(db.session, position, member,
                                           page_size=current_app.config["PAGE_SIZE"])
     db.session.commit()
@@ -87,20 +94,25 @@ def letters_send(position_id: int, dry_run: bool, limit: int | None, yes: bool,
         click.echo(f"Held until the hire accepts: `recruiter positions release {position.id}`.")
 
 
+def _trouble(delivery: Delivery) -> str:
+    if delivery.state == "bounced":
+        return f"bounced {delivery.bounce_status}: {delivery.bounce_diagnostic or ''}"
+    return delivery.last_error or ""
+
+
 @click.command("status")
 @click.argument("position_id", type=int)
 def letters_status(position_id: int) -> None:
-    """Count the deliveries in each state; list every failed and in-doubt letter."""
+    """Count the deliveries in each state; list every failed, in-doubt and bounced letter."""
     position = position_by_id(position_id)
     counts = sending.state_counts(db.session, position)
-    for state in ("held", "queued", "sending", "retry_wait", "sent", "failed", "in_doubt",
-                  "cancelled"):
+    for state in DELIVERY_STATES:
         click.echo(f"{state}: {counts.get(state, 0)}")
     trouble = sending.problems(db.session, position)
     for delivery in trouble:
         cand = delivery.letter.application.candidate
         click.echo(f"{delivery.state} delivery {delivery.id} {cand.full_name} "
-                   f"<{delivery.recipient or 'post'}>: {delivery.last_error or ''}")
+                   f"<{delivery.recipient or 'post'}>: {_trouble(delivery)}")
     if trouble:
         sys.exit(1)
 

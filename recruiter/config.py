@@ -24,7 +24,12 @@ class DefaultConfig:
     MAX_CONTENT_LENGTH = 25 * 1024 * 1024
     FORM_MAX_CONTENT_LENGTH = 1024 * 1024
     # Endpoints allowed the larger cap: the CSV upload, and the API's bulk upsert (5,000 rows).
-    UPLOAD_ENDPOINTS = ("candidates.import_csv", "api.upsert_applications_in_bulk")
+    UPLOAD_ENDPOINTS = ("candidates.import_csv", "api.upsert_applications_in_bulk",
+                        "documents.upload", "documents.import_zip")
+    # CVs and cover letters (services/documents.py): the largest file, and what all of one
+    # organization's documents may take together.
+    DOCUMENT_MAX_BYTES = 10 * 1024 * 1024
+    DOCUMENT_QUOTA_BYTES = 2 * 1024 * 1024 * 1024
 
     SQLALCHEMY_TRACK_MODIFICATIONS = False
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}

@@ -306,6 +306,8 @@ def test_vancouver_flow(browser, server: Server, tmp_path: Path) -> None:  # noq
     admin.get_by_label("Candidate", exact=True).select_option(label=NOTE_FOR)
     preview = admin.get_by_test_id("preview-html")
     expect(admin.locator("#preview-for")).to_have_text(f"For {NOTE_FOR}, {TITLE}")
+    # Choosing a candidate keeps the language the preview is written in.
+    expect(admin.locator("p:has(> #preview-for)")).to_contain_text("· in English")
     expect(preview).to_contain_text(NOTE)
     expect(preview).to_contain_text(f"to a candidate with {DIFFERENTIATOR}, which was the "
                                     "deciding factor")

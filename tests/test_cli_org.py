@@ -48,7 +48,8 @@ def test_set_every_field_and_show_it_back(db, runner, make_org) -> None:  # noqa
     assert shown.output.splitlines() == [
         "name: Pacific Coastal Freight", "address: 200 Burrard Street / Suite 9",
         "sender_name: Ana Souza", "sender_title: Head of People",
-        "sender_email: people@pacific.example.com", "reply_to: ", "timezone: Europe/Berlin",
+        "sender_email: people@pacific.example.com", "reply_to: ", "bounce_domain: ",
+        "timezone: Europe/Berlin",
         "locale: fr_CA",
         "send_rate_per_minute: 30", "retention_months: 24", "webhooks_allow_private: false"]
     again = runner.invoke(args=["org", "set", *EVERYTHING])

@@ -49,7 +49,7 @@ def test_recruiter_db_upgrade_command(empty_app: Flask) -> None:
     result = empty_app.test_cli_runner().invoke(args=["db", "upgrade"])
     assert result.exit_code == 0, result.output
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0017"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0018"
 
 
 @pytest.mark.postgres

@@ -43,7 +43,9 @@ def _letter_of(db, application: Application) -> Letter:  # noqa: ANN001
 
 def _card(page: str, name: str) -> str:
     """The notes page's card of the candidate called ``name``."""
-    start = page.index(f'<h2 class="note-name">{name}</h2>')
+    found = re.search(rf'<h2 class="note-name"[^>]*>{re.escape(name)}</h2>', page)
+    assert found, f"no card for {name} on the notes page"
+    start = found.start()
     return page[start:page.index("</li>", start)]
 
 

@@ -150,12 +150,12 @@ def test_letter_list_rows_show_channel_own_paragraph_and_findings(client, db, lo
     assert response.status_code == 302
     page = client.get(url).text
     daniel_row = _row(page, "Daniel Okafor")
-    assert "<td>email</td>" in daniel_row and "clear" not in daniel_row
+    assert re.search(r"<td[^>]*>email</td>", daniel_row) and "clear" not in daniel_row
     assert re.search(r'badge-(error|warning)">1 (error|warning)<', daniel_row)
     assert "note" in daniel_row.split('class="muted small">')[1].lower()  # the first finding
     sofia_row = _row(page, "Sofía Ramírez")
     assert "own paragraph" in sofia_row and "own paragraph" not in daniel_row
-    assert "<td>post</td>" in _row(page, "Ahmed Hassan")
+    assert re.search(r"<td[^>]*>post</td>", _row(page, "Ahmed Hassan"))
     hannah_row = _row(page, "Hannah Schmidt")
     assert '<span class="ok">clear</span>' in hannah_row and "badge-" not in hannah_row
     assert f'href="/letters/{sofia.id}"' in sofia_row

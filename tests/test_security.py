@@ -66,7 +66,9 @@ AUDITOR_GETS = {"main.index": 302,  # sends members on to their positions
                 # The API takes tokens only, never a browser's session (test_api_tokens.py).
                 "api.organization": 401,
                 # It shows the endpoint's signing secret: admins only, like the tokens page.
-                "webhooks.endpoint": 403}
+                "webhooks.endpoint": 403,
+                # A CV is never sent: for those who write notes (README, CVs and cover letters).
+                "documents.original": 403, "documents.text": 403}
 
 
 # --- helpers -------------------------------------------------------------------------------

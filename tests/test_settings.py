@@ -74,6 +74,12 @@ CHECKS = {
     "RECRUITER_DKIM_DOMAIN": "test_dkim.py::test_the_dkim_settings_are_read_from_the_environment",
     "RECRUITER_DKIM_KEY_FILE":
         "test_dkim.py::test_the_dkim_settings_are_read_from_the_environment",
+    "RECRUITER_DOCUMENT_MAX_BYTES":
+        "test_documents_views.py::test_the_file_limit_and_the_quota_are_settings",
+    "RECRUITER_DOCUMENT_QUOTA_BYTES":
+        "test_documents_views.py::test_the_file_limit_and_the_quota_are_settings",
+    "RECRUITER_BOUNCES_IMAP_PASSWORD":
+        "test_bounces_cli.py::test_imap_is_read_marked_seen_and_moved_on_request",
 }
 
 

@@ -8,6 +8,7 @@ module is one resource, calling the same services the browser's views call.
 from . import (  # noqa: F401 - importing a resource module declares its endpoints
     applications,
     audit,
+    bounces,
     door,
     filled,
     letters,

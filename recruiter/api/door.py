@@ -1,8 +1,9 @@
 """The door of /api/v1: a live token of the organization, its scope, and its rate limit.
 
-Only ``Authorization: Bearer`` authenticates here; a session cookie does not, and CSRF does not
-apply. Each token has its own rate limit. The OpenAPI document is open to all: it describes
-the API and holds nothing of any organization.
+Only ``Authorization: Bearer`` authenticates here (and HTTP Basic with the token as the
+password on the paths in ``BASIC``, for relays that can only put credentials in a URL); a
+session cookie does not, and CSRF does not apply. Each token has its own rate limit. The
+OpenAPI document is open to all: it describes the API and holds nothing of any organization.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from .core import OPERATIONS, bp, problem
 READS = ("GET", "HEAD", "OPTIONS")
 RATE = "600 per minute"
 PUBLIC = (f"{bp.url_prefix}/openapi.json", f"{bp.url_prefix}/reference")
+BASIC: set[str] = set()  # paths that also take HTTP Basic, the token as password (bounces.py)
 
 
 def _token_key() -> str:
@@ -45,12 +47,20 @@ def _authenticate() -> Response | None:
     if request.path in PUBLIC:
         return None
     scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
-    token = authenticate(db.session, secret.strip()) if scheme.lower() == "bearer" else None
+    basic = request.path in BASIC  # relays that can only put credentials in the URL
+    if basic and scheme.lower() == "basic":
+        secret = request.authorization.password if request.authorization else ""
+    elif scheme.lower() != "bearer":
+        secret = ""
+    token = authenticate(db.session, (secret or "").strip()) if secret else None
     if token is None:
         db.session.rollback()
-        return problem(401, "Unauthorized", "Send `Authorization: Bearer TOKEN` with a live "
-                       "token of your organization (`recruiter tokens create`).",
-                       **{"WWW-Authenticate": 'Bearer realm="recruiter"'})
+        also = " (or HTTP Basic with the token as the password)" if basic else ""
+        return problem(401, "Unauthorized", f"Send `Authorization: Bearer TOKEN`{also} with a "
+                       "live token of your organization (`recruiter tokens create`).",
+                       # Basic first where relays (SNS) answer a challenge with it
+                       **{"WWW-Authenticate": ('Basic realm="recruiter", ' if basic else "")
+                          + 'Bearer realm="recruiter"'})
     db.session.commit()  # when it was last used
     g.api_token = token
     if token.scope != "write" and not _reads():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from flask import Response, current_app, g
+from flask import Response, current_app, g, url_for
 from pydantic import Field
 
 from ..errors import RecruiterError
@@ -17,6 +17,7 @@ from ..models import Letter
 from ..services import approval, files, review
 from ..services.checks import Finding
 from ..services.outcomes import LetterStopped
+from ..services.required_reasons import ReasonsMissing
 from .core import (
     ID,
     ApiError,
@@ -34,7 +35,7 @@ from .positions import POSITION, position_of
 LETTER = "/letters/" + ID.format("letter_id")
 LetterStatus = Literal["draft", "approved", "frozen", "sent", "cancelled"]
 Life = Literal["draft", "approved", "frozen", "held", "scheduled", "queued", "sending", "sent",
-               "failed", "in_doubt", "cancelled"]
+               "failed", "in_doubt", "bounced", "cancelled"]
 CheckName = Line  # a finding's check, e.g. "risky-wording"
 SHA256 = r"^[0-9a-f]{64}$"
 LetterId = Annotated[str, Field(pattern=r"^[1-9][0-9]{0,9}$")]  # a letter's `id`
@@ -118,6 +119,13 @@ class ApproveAllIn(Model):
                     "left out is refused, and each letter's approval records it.")
 
 
+def _refused_for_reasons(exc: ReasonsMissing) -> ApiError:
+    """The 422 of an approval that waits for rejection reasons, with the page to choose them."""
+    page = url_for("reasons.position", position_id=exc.position_id, missing="1",
+                   _external=True)
+    return ApiError(422, "Unprocessable Content", f"{exc} The page: {page}")
+
+
 class ApproveAllOut(Model):
     """What approving every letter did."""
 
@@ -188,13 +196,17 @@ def approve_letters(position_id: int, body: ApproveAllIn) -> ApproveAllOut:
 
     Letters approved one by one already stay approved and are checked again with the rest.
     Refused when any letter has an error, when a warning's check is not acknowledged, when
-    a draft without a note is not in `without_note`, or when `expected_count` is not the
-    number of drafts, the letters it approves now.
+    a draft without a note is not in `without_note`, when `expected_count` is not the
+    number of drafts, the letters it approves now, or when the organization requires a
+    rejection reason and a declined candidate has none (the detail names them and the page).
     """
-    count = approval.approve_all(db.session, position_of(position_id), actor(),
-                                 expected_count=body.expected_count,
-                                 acknowledge_warnings=set(body.acknowledged),
-                                 without_note={int(i) for i in body.without_note})
+    try:
+        count = approval.approve_all(db.session, position_of(position_id), actor(),
+                                     expected_count=body.expected_count,
+                                     acknowledge_warnings=set(body.acknowledged),
+                                     without_note={int(i) for i in body.without_note})
+    except ReasonsMissing as exc:
+        raise _refused_for_reasons(exc) from None
     return ApproveAllOut(approved=count, cancelled=body.expected_count - count)
 
 
@@ -209,8 +221,11 @@ def _document(letter: Letter, make, media: str, suffix: str) -> Response:  # noq
         data = make(letter)
     except RecruiterError as exc:  # its boilerplate fails for this candidate, or no address
         raise ApiError(409, "Conflict", str(exc)) from None
+    # Named after the candidate as every download is; an unfrozen .eml says DRAFT.
+    draft = suffix == "eml" and files.is_draft(letter)
     return Response(data, mimetype=media, headers={
-        "Content-Disposition": f'inline; filename="letter-{letter.id}.{suffix}"'})
+        "Content-Disposition": files.content_disposition(letter, suffix, inline=True,
+                                                         draft=draft)})
 
 
 @endpoint("GET", LETTER + "/email", tag="letters", errors=(404, 409),
@@ -219,6 +234,7 @@ def _document(letter: Letter, make, media: str, suffix: str) -> Response:  # noq
 def letter_email(letter_id: int) -> Response:
     """Render a letter as an email message (`.eml`).
 
+    Until the letter is frozen it is a draft: no Message-ID, and `-DRAFT` in its file name.
     409 when the letter goes by post (no address) or cannot be rendered.
     """
     return _document(letter_of(letter_id), files.letter_eml, "message/rfc822", "eml")
@@ -254,6 +270,8 @@ def approve_letter(letter_id: int, body: ApproveIn) -> LetterDetail:
     except LetterStopped as exc:
         db.session.commit()  # the cancellation and its reason are kept, as in the browser
         raise ApiError(409, "Conflict", str(exc)) from None
+    except ReasonsMissing as exc:
+        raise _refused_for_reasons(exc) from None
     return _detail(letter)
 
 

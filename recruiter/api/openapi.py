@@ -32,7 +32,8 @@ Everything a hiring manager does in recruiter, for an applicant tracking system.
 
 * **Authentication**: `Authorization: Bearer TOKEN`, a token of one organization made by an
   admin (Settings, API tokens) or with `recruiter tokens create`. Read tokens may only GET.
-  What a token does is audited under its name.
+  What a token does is audited under its name. `POST /bounces`, where mail relays post,
+  also takes HTTP Basic with the token as the password (`https://bounces:TOKEN@host/...`).
 * **Errors** are RFC 9457 `application/problem+json`; `errors[].field` names what to change.
 * **Pagination**: lists take `limit` (1 to 500) and `cursor`, and answer `next_cursor`
   (null on the last page).
@@ -40,6 +41,21 @@ Everything a hiring manager does in recruiter, for an applicant tracking system.
   answer again (`Idempotent-Replayed: true`) and never act twice.
 * **Formats**: ids are strings, times are UTC ISO 8601 with a `Z`.
 """
+
+# Endpoints that read a body of someone else's design as it comes, not one model: the relays'
+# bounce events (api/bounces.py). Their callers can only put credentials in a URL: Basic too.
+RAW_BODIES: dict[str, dict[str, Any]] = {"receive_bounces": {
+    "required": True,
+    "description": "The relay's own webhook body, unchanged: Postmark's bounce webhook "
+                   "(`RecordType`), SendGrid's Event Webhook (an array), Mailgun's webhook "
+                   "(`event-data`), or an SNS message (`Type`, `TopicArn`; SNS sends it as "
+                   "`text/plain`) carrying an Amazon SES notification, or with raw message "
+                   "delivery the SES notification itself (`notificationType`).",
+    "content": {media: {"schema": {"anyOf": [
+        {"type": "object", "title": "Postmark, Mailgun, SNS or SES"},
+        {"type": "array", "title": "SendGrid", "items": {"type": "object"}}]}}
+        for media in ("application/json", "text/plain")}}}
+BASIC_TOO = {"receive_bounces"}
 
 
 def openapi_path(rule: str) -> tuple[str, list[str]]:
@@ -115,6 +131,10 @@ def _operation(op: Operation, path_names: list[str], refs: dict) -> dict[str, An
     if op.body is not None:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": refs[(op.body, "validation")]}}}
+    if op.function.__name__ in RAW_BODIES:
+        operation["requestBody"] = RAW_BODIES[op.function.__name__]
+    if op.function.__name__ in BASIC_TOO:
+        operation["security"] = [{"bearer": []}, {"basic": []}]
     return operation
 
 
@@ -132,7 +152,12 @@ def document() -> dict[str, Any]:
                  "version": f"1 (recruiter {metadata.version('recruiter')})"},
         "paths": paths,
         "components": {"schemas": defs.get("$defs", {}),
-                       "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+                       "securitySchemes": {
+                           "bearer": {"type": "http", "scheme": "bearer"},
+                           "basic": {"type": "http", "scheme": "basic",
+                                     "description": "Any user name; the token is the "
+                                                    "password. Only where an endpoint "
+                                                    "lists it."}}},
         "security": [{"bearer": []}],
     }
 

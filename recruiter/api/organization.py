@@ -23,6 +23,9 @@ class OrganizationOut(Model):
                                             "{\"fr\": \"...\"}.")
     sender_email: str
     reply_to: str = Field(description="Where replies to the letters go (the Reply-To header).")
+    bounce_domain: str = Field(description="The domain of each email's own envelope sender, "
+                               "bounces+<token>@domain, so a bounce finds its letter; \"\": "
+                               "the sender address is the envelope sender.")
     timezone: str
     locale: str
     send_rate_per_minute: int
@@ -39,6 +42,7 @@ def get_organization() -> OrganizationOut:
         sender_name=org.sender_name, sender_title=org.sender_title,
         sender_title_in=titles_in(org),
         sender_email=org.sender_email, reply_to=org.reply_to or org.sender_email,
+        bounce_domain=org.bounce_domain or "",
         timezone=org.timezone, locale=org.locale,
         send_rate_per_minute=org.send_rate_per_minute, retention_months=org.retention_months,
         created_at=org.created_at)

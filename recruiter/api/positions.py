@@ -10,8 +10,10 @@ from sqlalchemy import func, select
 from ..errors import RecruiterError
 from ..extensions import db
 from ..models import Application, Organization, Position
+from ..services.addresses import check_position_reply_to
+from ..services.organization import reply_address
 from ..services.outcomes import set_openings
-from ..services.positions import create_position, get_position, set_differentiator
+from ..services.positions import create_position, get_position, set_differentiator, set_reply_to
 from ..services.translations import check_language_tag, set_differentiators_in
 from .core import (
     ID,
@@ -48,6 +50,18 @@ Differentiators = Annotated[
           "out stay as they are.")]
 
 
+def _reply_to(value: str) -> str:
+    try:
+        return check_position_reply_to(value)
+    except RecruiterError as exc:
+        raise ValueError(str(exc)) from None
+
+
+ReplyTo = Annotated[Line, Field(max_length=320, description="Where replies to the position's "
+                                "letters go (their Reply-To header); \"\" for the "
+                                "organization's reply-to address."), AfterValidator(_reply_to)]
+
+
 class PositionIn(Model):
     """A position to open."""
 
@@ -57,6 +71,7 @@ class PositionIn(Model):
     differentiator: Line = Field("", max_length=300, description="What set the hire apart, "
                                  "in one sentence; it goes into every letter.")
     differentiator_in: Differentiators | None = None
+    reply_to: ReplyTo = ""
 
 
 class PositionChange(Model):
@@ -65,6 +80,7 @@ class PositionChange(Model):
     differentiator: Line | None = Field(None, max_length=300)
     differentiator_in: Differentiators | None = None
     openings: int | None = Field(None, ge=1, le=1000)
+    reply_to: ReplyTo | None = None
 
 
 class PositionOut(Model):
@@ -78,6 +94,10 @@ class PositionOut(Model):
     differentiator: str
     differentiator_in: dict[str, str] = Field(description="The differentiator in other "
                                               "languages than the organization's, by language.")
+    reply_to: str = Field(description="The position's own Reply-To; \"\": the "
+                          "organization's.")
+    replies_go_to: str = Field(description="Where replies to its letters go now: its own "
+                               "Reply-To, else the organization's, else the sender address.")
     applications: int
     hired: int
     created_at: Timestamp
@@ -114,6 +134,9 @@ def position_out(position: Position, counts: tuple[int, int] | None = None) -> P
         status=position.status, openings=position.openings,
         differentiator=position.differentiator,
         differentiator_in=dict(sorted((position.differentiator_in or {}).items())),
+        reply_to=position.reply_to or "",
+        replies_go_to=reply_address(db.session.get(Organization, position.organization_id),
+                                    position),
         applications=applications, hired=hired,
         created_at=position.created_at, filled_at=position.filled_at)
 
@@ -150,7 +173,7 @@ def open_position(body: PositionIn) -> Reply:
     """Open a position."""
     org = db.session.get(Organization, organization_id())
     position = create_position(db.session, org, title=body.title, location=body.location,
-                               openings=body.openings)
+                               openings=body.openings, reply_to=body.reply_to)
     if body.differentiator:
         set_differentiator(db.session, position, body.differentiator, by=actor())
     if body.differentiator_in:
@@ -168,7 +191,7 @@ def read_position(position_id: int) -> PositionOut:
 @endpoint("PATCH", POSITION, tag="positions", body=PositionChange, response=PositionOut,
           errors=(404,))
 def change_position(position_id: int, body: PositionChange) -> PositionOut:
-    """Change the differentiator (in any language) or the number of openings.
+    """Change the differentiator (in any language), the number of openings or the Reply-To.
 
     Letters rendered from the old differentiator drop back to draft; openings never go below
     the number of hires.
@@ -180,4 +203,6 @@ def change_position(position_id: int, body: PositionChange) -> PositionOut:
         set_differentiators_in(db.session, position, body.differentiator_in, by=actor())
     if body.openings is not None:
         set_openings(db.session, position, body.openings, by=actor())
+    if body.reply_to is not None:
+        set_reply_to(db.session, position, body.reply_to, by=actor())
     return position_out(position)

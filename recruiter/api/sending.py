@@ -32,7 +32,7 @@ from .positions import POSITION, position_of
 
 DELIVERY = "/deliveries/" + ID.format("delivery_id")
 DeliveryState = Literal["held", "queued", "sending", "retry_wait", "sent", "failed",
-                        "in_doubt", "cancelled"]
+                        "in_doubt", "bounced", "cancelled"]
 
 
 def _utc(value: datetime) -> datetime:
@@ -93,6 +93,11 @@ class DeliveryOut(Model):
     message_id: str | None = Field(description="The email's Message-ID, fixed when frozen.")
     server_reply: str | None
     last_error: str | None
+    bounced_at: Timestamp | None = Field(description="When a bounce said it never arrived.")
+    bounce_status: str | None = Field(
+        description="The status of the latest bounce (RFC 3463, e.g. `5.1.1`); a `4.x.x` "
+                    "on a `sent` delivery means the receiving server is still trying.")
+    bounce_diagnostic: str | None = Field(description="What the receiving server said.")
     resolutions: list[ResolutionOut]
 
 
@@ -145,6 +150,8 @@ def delivery_out(delivery: Delivery) -> DeliveryOut:
         next_attempt_at=delivery.next_attempt_at, sent_at=delivery.sent_at,
         recipient=delivery.recipient, message_id=deliveries.message_id(delivery),
         server_reply=delivery.server_reply, last_error=delivery.last_error,
+        bounced_at=delivery.bounced_at, bounce_status=delivery.bounce_status,
+        bounce_diagnostic=delivery.bounce_diagnostic,
         resolutions=[ResolutionOut(action=r.action, state_before=r.state_before,
                                    reason=r.reason, at=r.at,
                                    by=(r.member.name or r.member.email) if r.member else None)

@@ -15,7 +15,13 @@ from wtforms.validators import (
 )
 
 from ..errors import RecruiterError
-from ..services.organization import RATE_MAX, RATE_MIN, check_locale, check_timezone
+from ..services.organization import (
+    RATE_MAX,
+    RATE_MIN,
+    check_bounce_domain,
+    check_locale,
+    check_timezone,
+)
 from . import options, single_line
 
 
@@ -32,6 +38,13 @@ def _locale(form: FlaskForm, field: StringField) -> None:
         check_locale(field.data or "")
     except RecruiterError as exc:
         raise ValidationError("Enter a locale such as en_CA, en_GB or fr_CA.") from exc
+
+
+def _bounce_domain(form: FlaskForm, field: StringField) -> None:
+    try:
+        check_bounce_domain(field.data or "")
+    except RecruiterError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 class OrganizationForm(FlaskForm):
@@ -52,6 +65,11 @@ class OrganizationForm(FlaskForm):
         "Replies go to", validators=[Optional(), Email(), Length(max=320), single_line],
         description="Where a candidate's reply goes (\"could I have feedback?\"); every email "
                     "letter says so. Leave it empty for the sender email address.")
+    bounce_domain = StringField(
+        "Bounce domain", validators=[Length(max=253), single_line, _bounce_domain],
+        description="Optional. Each email is sent from its own bounces+…@ address at this "
+                    "domain, so a bounce finds its letter. Its mail must reach recruiter: see "
+                    "the deliverability page. Leave it empty to send from the sender address.")
     timezone = StringField(
         "Time zone", validators=[DataRequired(), _time_zone],
         description="Dates in letters, \"send at\" times and business mornings use it.")

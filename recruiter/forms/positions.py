@@ -26,6 +26,7 @@ from wtforms.validators import (
 from ..errors import RecruiterError
 from ..models import STAGES
 from ..services import ats
+from ..services.addresses import check_position_reply_to
 from ..services.ats import ImportMapping
 from ..services.languages import display_name, normalise
 from ..services.translations import check_language_tag
@@ -54,6 +55,13 @@ def language_choices(field: SelectField, *stored: str | None) -> None:
 
 
 
+def _reply_to(form: object, field: EmailField) -> None:
+    try:
+        check_position_reply_to(field.data)
+    except RecruiterError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
 class PositionForm(FlaskForm):
     """Title, location and the boilerplate its letters use."""
 
@@ -66,6 +74,11 @@ class PositionForm(FlaskForm):
         "Boilerplate", default=AUTO_BOILERPLATE,
         description="Automatic picks the warmer letter for interviewees and the shorter one "
                     "for everyone else.")
+    reply_to = EmailField(
+        "Replies go to", validators=[Length(max=320), single_line, _reply_to],
+        description="Optional: where a candidate's reply to this position's letters goes, "
+                    "such as the hiring manager's address. Leave it empty for the "
+                    "organization's reply-to address.")
 
 
 class ImportForm(FlaskForm):

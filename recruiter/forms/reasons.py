@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, StringField
 from wtforms.validators import AnyOf, DataRequired, InputRequired, Length, Optional
 
 from ..models.reasons import LABEL_MAX
+from ..services.required_reasons import SETTING_LABEL
 from . import single_line
 
 CHANGES = ("rename", "deactivate", "activate", "up", "down")
@@ -34,3 +35,12 @@ class ChooseReasonForm(FlaskForm):
 
     reason = SelectField("Rejection reason", choices=[], validate_choice=True)
 
+
+
+class RequireReasonsForm(FlaskForm):
+    """The organization's rule: a reason for every declined candidate before approval."""
+
+    require = BooleanField(SETTING_LABEL, description=(
+        "Letters to declined candidates without a reason cannot be approved, one by one or "
+        "all at once, in the browser, on the command line or through the API. The reason "
+        "stays for your records; it is never shown to the candidate."))

@@ -2,6 +2,7 @@
 
 from .api import TOKEN_SCOPES, ApiToken, IdempotentRequest
 from .audit import AuditEvent, ErasureRequest
+from .documents import DOCUMENT_KINDS, Document, DocumentContent
 from .hiring import OUTCOMES, POSITION_STATUSES, STAGES, Application, Candidate, Position
 from .letters import (
     DELIVERY_STATES,
@@ -28,7 +29,8 @@ __all__ = [
     "OUTCOMES", "POSITION_STATUSES", "STAGES", "DELIVERY_STATES", "LETTER_STATUSES",
     "RESOLUTION_ACTIONS", "ROLES", "TOKEN_SCOPES", "ApiToken",
     "Application", "AuditEvent", "Batch", "Boilerplate", "BoilerplateVersion", "Candidate",
-    "Delivery", "ErasureRequest", "FrozenLetter", "IdempotentRequest", "Letter", "Member",
+    "Delivery", "DOCUMENT_KINDS", "Document", "DocumentContent", "ErasureRequest",
+    "FrozenLetter", "IdempotentRequest", "Letter", "Member",
     "Organization",
     "Position", "Resolution",
     "WEBHOOK_DELIVERY_STATES", "WEBHOOK_EVENTS", "WebhookDelivery", "WebhookEndpoint",

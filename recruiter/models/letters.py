@@ -80,7 +80,9 @@ class Letter(db.Model):
     application: Mapped[Application] = relationship()
     boilerplate_version: Mapped[BoilerplateVersion] = relationship()
     approved_by: Mapped[Member | None] = relationship(foreign_keys=[approved_by_id])
-    deliveries: Mapped[list[Delivery]] = relationship(back_populates="letter")
+    # Newest first: a bounced email's letter sent by post instead stands by its post delivery.
+    deliveries: Mapped[list[Delivery]] = relationship(back_populates="letter",
+                                                      order_by="Delivery.id.desc()")
     # What was frozen for this letter when its batch was approved; None for a draft.
     frozen: Mapped[FrozenLetter | None] = relationship(back_populates="letter")
 
@@ -153,7 +155,7 @@ class Delivery(db.Model):
     __table_args__ = (UniqueConstraint("letter_id", "channel"),)
 
 
-RESOLUTION_ACTIONS = ("mark_sent", "resend", "cancel", "posted")
+RESOLUTION_ACTIONS = ("mark_sent", "resend", "cancel", "posted", "by_post")
 
 
 class Resolution(db.Model):

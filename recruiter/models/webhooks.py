@@ -16,8 +16,8 @@ from ..extensions import db
 from ._base import UTCDateTime, created, intpk, org_fk
 from .org import Member
 
-WEBHOOK_EVENTS = ("letter.sent", "letter.failed", "letter.in_doubt", "letter.cancelled",
-                  "batch.completed", "position.letters_ready")
+WEBHOOK_EVENTS = ("letter.sent", "letter.failed", "letter.in_doubt", "letter.bounced",
+                  "letter.cancelled", "batch.completed", "position.letters_ready")
 WEBHOOK_DELIVERY_STATES = ("pending", "delivering", "delivered", "dead")
 
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
 from ..models import Letter, Member, Position
-from . import audit, checks, rechecks
+from . import audit, checks, rechecks, required_reasons
 from .languages import display_name, org_language, primary, typography
 from .letter_language import fallback_titles, language_findings
 from .letters import (
@@ -167,9 +167,11 @@ def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.F
                    member: Member, *, acknowledge: bool | Collection[str]) -> None:
     """Approve one letter: never with errors, and with warnings only when acknowledged.
 
-    ``acknowledge`` is a tick for every warning, or the checks acknowledged by name. The
-    candidate is checked again first (services/outcomes.py): a letter that must not go is
-    cancelled with its reason and LetterStopped is raised; the caller commits that.
+    ``acknowledge`` is a tick for every warning, or the checks acknowledged by name. A
+    declined candidate without a rejection reason is refused (ReasonsMissing) when the
+    organization requires reasons. The candidate is checked again first
+    (services/outcomes.py): a letter that must not go is cancelled with its reason and
+    LetterStopped is raised; the caller commits that.
     """
     if letter.status not in OPEN:
         raise RecruiterError(f"This letter is {letter.status} and cannot be approved.")
@@ -180,6 +182,7 @@ def approve_letter(session: Session, letter: Letter, findings: Sequence[checks.F
         raise RecruiterError(f"This letter has {len(errors)} error"
                              f"{'s' if len(errors) > 1 else ''}; fix "
                              f"{'them' if len(errors) > 1 else 'it'} before approving.")
+    required_reasons.refuse_missing(session, letter.application.position, [letter.id])
     if missing := unacknowledged(findings, acknowledge):
         if isinstance(acknowledge, bool):
             raise RecruiterError("This letter has warnings: read them, then tick the "
@@ -257,6 +260,9 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
     Either way each letter records what was acknowledged for it, in ``Letter.acknowledged``
     and in its ``letter.approved`` event.
 
+    When the organization requires rejection reasons, a draft whose declined candidate has
+    none refuses the whole batch (ReasonsMissing).
+
     Each candidate is checked again first: a letter that must not go (a second letter to the
     same person) is cancelled with its reason, and the count the member saw still confirms.
     Returns how many letters it approved now.
@@ -279,6 +285,8 @@ def approve_all(session: Session, position: Position, member: Member, *, expecte
     if with_errors:
         raise RecruiterError(f"{with_errors} letter{' has' if with_errors == 1 else 's have'} "
                              "errors; fix them before approving.")
+    required_reasons.refuse_missing(session, position,
+                                    [x.id for x in letters if x.status == "draft"])
     confirmed: set[int] = set()
     if without_note is not None:
         confirmed = _without_note(letters, findings, without_note)

@@ -93,19 +93,28 @@ def _eml(letter: Letter, org: Organization, *, draft: bool = False) -> bytes:
         (frozen.message_id if frozen else None) or new_message_id(domain))
     envelope = Envelope(sender_name=org.sender_name or org.name, sender_email=org.sender_email,
                         recipient_name=cand.full_name, recipient_email=cand.email,
-                        message_id=message_id, reply_to=reply_address(org))
+                        message_id=message_id,
+                        reply_to=reply_address(org, letter.application.position))
     return build_message(envelope, subject=letter.subject, text=letter.text, html=letter.html,
                          date=frozen.frozen_at if frozen else None,
                          language=letter_locale(letter.language or org_language(org), org)
                          ).as_bytes()
 
 
+def is_draft(letter: Letter) -> bool:
+    """Whether the letter's files are a draft's: not frozen yet, so built on request."""
+    return _frozen(letter) is None
+
+
 def letter_eml(letter: Letter) -> bytes:
-    """The letter as an email message: the stored bytes once frozen, else built now."""
+    """The letter as an email message: the stored bytes once frozen, else a draft built now.
+
+    A draft carries no Message-ID, as in the ZIP of drafts, so it cannot pass for the letter.
+    """
     frozen = _frozen(letter)
     if frozen is not None and frozen.eml:
         return frozen.eml
-    return _eml(letter, organization_of(letter))
+    return _eml(letter, organization_of(letter), draft=frozen is None)
 
 
 def _export_letters(session: Session, position: Position) -> list[Letter]:
@@ -197,22 +206,25 @@ def file_stem(number: int, width: int, application: Application) -> str:
     return f"{number:0{width}d}-{name_slug(cand.last_name, cand.first_name) or 'candidate'}"
 
 
-def download_name(letter: Letter, suffix: str) -> tuple[str, str]:
+def download_name(letter: Letter, suffix: str, *, draft: bool = False) -> tuple[str, str]:
     """One letter's file name, in ASCII and as written: ``okafor-daniel.pdf`` twice.
 
     ``letter-<id>`` when the candidate's name gives no ASCII letter (a purged or a
-    non-Latin name); the second name keeps the real letters where they differ.
+    non-Latin name); the second name keeps the real letters where they differ. A ``draft``
+    says so, as the ZIP of drafts does: ``okafor-daniel-DRAFT.eml``.
     """
     cand = letter.application.candidate
     fallback = f"letter-{letter.id}"
     plain = name_slug(cand.last_name, cand.first_name) or fallback
     real = name_slug(cand.last_name, cand.first_name, ascii_only=False) or plain
-    return f"{plain}.{suffix}", f"{real}.{suffix}"
+    mark = "-DRAFT" if draft else ""
+    return f"{plain}{mark}.{suffix}", f"{real}{mark}.{suffix}"
 
 
-def content_disposition(letter: Letter, suffix: str, *, inline: bool = False) -> str:
+def content_disposition(letter: Letter, suffix: str, *, inline: bool = False,
+                        draft: bool = False) -> str:
     """The Content-Disposition of one letter's file, with RFC 5987 ``filename*`` if needed."""
-    plain, real = download_name(letter, suffix)
+    plain, real = download_name(letter, suffix, draft=draft)
     value = f'{"inline" if inline else "attachment"}; filename="{plain}"'
     if real != plain:
         value += f"; filename*=UTF-8''{quote(real, safe='')}"

@@ -11,14 +11,15 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from babel import Locale, UnknownLocaleError
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.orm import Session
 
 from ..errors import RecruiterError
-from ..models import Member, Organization
+from ..models import Member, Organization, Position
 from . import audit
 from .accounts import organization_name
+from .addresses import check_address
 from .languages import display_name, org_language, primary
-from .mail import valid_address
 from .text import check_single_line, single_line_problem
 from .translations import LANGUAGE_TAG, language_key
 
@@ -27,7 +28,7 @@ RETENTION_MIN, RETENTION_MAX = 1, 120
 
 # In the order of the settings pages (retention is on the audit settings page).
 FIELDS = ("name", "address", "sender_name", "sender_title", "sender_email", "reply_to",
-          "timezone", "locale", "send_rate_per_minute", "retention_months",
+          "bounce_domain", "timezone", "locale", "send_rate_per_minute", "retention_months",
           "webhooks_allow_private")
 
 # Not a column of its own: {"fr": "..."}, changed a language at a time (see below).
@@ -36,7 +37,7 @@ TITLES_IN = "sender_title_in"
 LABELS = {
     "name": "organization name", "address": "postal address", "sender_name": "sender name",
     "sender_title": "sender title", "sender_email": "sender email address",
-    "reply_to": "reply-to address",
+    "reply_to": "reply-to address", "bounce_domain": "bounce domain",
     "timezone": "time zone", "locale": "locale", "send_rate_per_minute": "send rate",
     "retention_months": "retention period",
     "webhooks_allow_private": "private webhook targets setting",
@@ -137,32 +138,46 @@ def _address(value: Any) -> str:
 
 def _email(field: str, *, required: bool) -> Callable[[Any], str]:
     """The check of one email address setting, named by its label in every message."""
-    label = LABELS[field]
-
-    def check(value: Any) -> str:
-        value = str(value or "").strip()
-        if not value:
-            if required:
-                raise RecruiterError(f"The {label} is required: letters cannot be sent "
-                                     "without it.")
-            return value
-        if len(value) > 320:
-            raise RecruiterError(f"The {label} is longer than 320 characters.")
-        try:
-            valid_address(value, label)
-        except RecruiterError as exc:
-            message = str(exc)
-            reason = (message.partition(" is not valid: ")[2]
-                      or "it " + message.removeprefix(f"The {label} ").rstrip("."))
-            raise RecruiterError(f"The {label} {value!r} is not a valid address: "
-                                 f"{reason.rstrip('.')}.") from exc
-        return value  # as typed: the page has always kept it so; sending normalizes it
-    return check
+    return lambda value: check_address(value, LABELS[field], required=required)
 
 
-def reply_address(org: Organization) -> str:
-    """Where replies to the organization's letters go: its reply-to, else the sender's address."""
-    return (org.reply_to or "").strip() or org.sender_email
+def reply_address(org: Organization, position: Position | None = None) -> str:
+    """Where replies to a letter go: the position's reply-to, the organization's, the sender's."""
+    own = (position.reply_to or "").strip() if position is not None else ""
+    return own or (org.reply_to or "").strip() or org.sender_email
+
+
+def _domain_reason(message: str) -> str:
+    """email_validator's reason about an address's domain, said of a domain alone."""
+    if "should have a period" in message:
+        return "it needs a dot, as in bounces.example.com"
+    if "so many characters" in message:
+        return "a part between dots is longer than 63 characters"
+    for said, meant in (("The part", "it"), ("An email address", "a domain name"),
+                        ("immediately after the @-sign", "at its start"),
+                        (" after the @-sign", ""), ("with email", "for mail")):
+        message = message.replace(said, meant)
+    return message[:1].lower() + message[1:].rstrip(".")
+
+
+def check_bounce_domain(value: Any) -> str:
+    """A domain for VERP envelope senders, lower-case, IDNs as xn--; "" turns VERP off."""
+    value = str(value or "").strip().rstrip(".").lower()
+    if not value:
+        return value
+    if "://" in value or "@" in value or "/" in value or ":" in value:
+        raise RecruiterError(f"The bounce domain {value!r} is not a domain name: give the name "
+                             "alone, such as bounces.example.com, without https://, an @ "
+                             "or a path.")
+    if len(value) > 253:
+        raise RecruiterError("The bounce domain is longer than 253 characters.")
+    try:  # the domain rules of an email address's right-hand side, IDNA 2008 included
+        checked = validate_email(f"bounces@{value}", check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise RecruiterError(f"The bounce domain {value!r} is not a domain name: "
+                             f"{_domain_reason(str(exc))}.") from exc
+    # Stored in its ASCII (A-label) form: the form DNS, MAIL FROM and a bounce's To use.
+    return checked.ascii_domain
 
 
 _CHECKS: dict[str, Callable[[Any], Any]] = {
@@ -171,6 +186,7 @@ _CHECKS: dict[str, Callable[[Any], Any]] = {
     "sender_title": _text("sender_title", 200),
     "sender_email": _email("sender_email", required=True),
     "reply_to": _email("reply_to", required=False),
+    "bounce_domain": check_bounce_domain,
     "timezone": check_timezone,
     "locale": _locale,
     "send_rate_per_minute": check_send_rate,

@@ -108,6 +108,8 @@ def _effect(session: Session, application: Application, after: str) -> str:
         return "Their letter is being sent right now and may arrive."
     if life == "in_doubt":
         return "Their letter may have arrived (in doubt): resolve it on the sending page."
+    if life == "bounced":
+        return "Their letter bounced and never reached them; it is cancelled, not sent by post."
     return f"Their {LIFE_LABELS[life]} letter is cancelled before it leaves."
 
 

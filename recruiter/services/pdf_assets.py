@@ -52,6 +52,8 @@ class _FileProfile(ColorProfile):
     letter's bytes would depend on its place in the process's run.
     """
 
+    shared = True  # the same bytes in every PDF: adapters/pydyf_once compresses them once
+
     def __init__(self, data: bytes, src: str) -> None:
         super().__init__(io.BytesIO(data), src, "relative-colorimetric", (["r"], ["g"], ["b"]))
         self._data = data

@@ -24,13 +24,14 @@ from weasyprint.css.counters import CounterStyle
 from weasyprint.document import Document, Page
 from weasyprint.text.fonts import FontConfiguration
 
-from recruiter.adapters import weasyprint_ua
+from recruiter.adapters import font_subsets, pydyf_once, weasyprint_ua
 from recruiter.errors import PdfError
 from recruiter.paths import LETTERS_DIR
 
 from .pdf_assets import bcp47, color_profiles, pdf_variant, url_fetcher, write_options
 
 PAGE_SIZES = {"a4": "A4", "letter": "letter"}
+font_subsets.install()  # used only inside font_subsets.active(): recruiter's own PDFs
 
 _MARKER = "recruiter-letter-"
 _END = "recruiter-end-"
@@ -253,7 +254,8 @@ def _write(document: Document, pages: list[Page], letter: PdfLetter, variant: st
     part = document.copy(pages)
     _metadata(part, letter, letter.subject, variant, created)
     try:
-        return part.write_pdf(**write_options(variant))
+        with font_subsets.active():
+            return part.write_pdf(finisher=pydyf_once.finisher(), **write_options(variant))
     except Exception as exc:
         raise PdfError(f"The PDF for letter {letter.key!r} could not be written ({exc}).") \
             from exc
@@ -308,7 +310,8 @@ def render_print_bundle(letters: Sequence[PdfLetter], *, page_size: str = "A4",
                                 duplex=duplex)
     _metadata(document, letters[0], title, variant, created)
     try:
-        return document.write_pdf(**write_options(variant))
+        with font_subsets.active():
+            return document.write_pdf(finisher=pydyf_once.finisher(), **write_options(variant))
     except Exception as exc:
         raise PdfError(f"The print bundle could not be written ({exc}).") from exc
 

@@ -21,6 +21,7 @@ from ..models import (
     Position,
 )
 from . import audit, outcomes
+from .addresses import check_position_reply_to
 from .importing import CandidateRow, check_hires
 from .languages import normalise, org_language
 from .mail import valid_address
@@ -45,7 +46,7 @@ def get_application(session: Session, org_id: int, application_id: int) -> Appli
 
 def create_position(session: Session, org: Organization, *, title: str, location: str = "",
                     differentiator: str = "", boilerplate: Boilerplate | None = None,
-                    openings: int = 1) -> Position:
+                    openings: int = 1, reply_to: str = "") -> Position:
     """Open a position; without a boilerplate, each letter suits the candidate's stage."""
     title = " ".join(title.split())
     if not title:
@@ -54,10 +55,28 @@ def create_position(session: Session, org: Organization, *, title: str, location
         raise RecruiterError("The number of openings must be between 1 and 1,000.")
     position = Position(organization_id=org.id, title=title, location=location.strip(),
                         differentiator=differentiator.strip(), boilerplate=boilerplate,
-                        status="open", openings=openings)
+                        status="open", openings=openings,
+                        reply_to=check_position_reply_to(reply_to))
     session.add(position)
     session.flush()
     return position
+
+
+def set_reply_to(session: Session, position: Position, value: str,
+                 by: Member | None = None) -> bool:
+    """Set where replies to the position's letters go ("": the organization's); True if changed.
+
+    Letters frozen before keep the Reply-To they were frozen with. A bad address is a
+    RecruiterError naming the position's reply-to address. Flushes, never commits.
+    """
+    value = check_position_reply_to(value)
+    if value == position.reply_to:
+        return False
+    position.reply_to = value
+    audit.record(session, position.organization_id, "position.changed", actor=by,
+                 subject=position, payload={"fields": ["reply_to"]})
+    session.flush()
+    return True
 
 
 def existing_emails(session: Session, position: Position) -> set[str]:

@@ -30,6 +30,7 @@ from ..models import (
     Position,
 )
 from .audit import derive_key, keyed_hex, record, sha256_hex
+from .documents import delete_documents
 from .sending.transport import outbox_name
 from .versions import bump_review
 
@@ -64,6 +65,7 @@ class PurgeReport:
     files: int = 0
     previews: int = 0
     erasures_done: int = 0
+    documents: int = 0
     positions: list[int] = field(default_factory=list)
 
 
@@ -98,8 +100,8 @@ def _scrub(value: str | None, pattern: re.Pattern[str] | None) -> str | None:
 
 
 def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: str,
-                      now: datetime, outbox: Path | None) -> tuple[int, int]:
-    """Delete the personal data of these candidates; returns (letters, outbox files)."""
+                      now: datetime, outbox: Path | None) -> tuple[int, int, int]:
+    """Delete the personal data of these candidates; returns (letters, outbox files, CVs)."""
     letters = files = 0
     candidates = session.scalars(select(Candidate).where(Candidate.id.in_(ids),
                                                          Candidate.purged_at.is_(None))).all()
@@ -113,6 +115,8 @@ def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: 
                            .options(selectinload(Application.candidate))).all()
     for application in apps:
         application.note = ""
+    # CVs and cover letters: the rows, their text and their bytes (services/documents.py).
+    documents = delete_documents(session, [a.id for a in apps])
     bump_review(session, {a.position_id for a in apps})  # names, notes and texts change
     for letter in session.scalars(select(Letter).where(Letter.application_id.in_(
             [a.id for a in apps])).options(
@@ -136,10 +140,11 @@ def _purge_candidates(session: Session, org: Organization, ids: set[int], rule: 
             delivery.recipient = None
             delivery.server_reply = _scrub(delivery.server_reply, emails)
             delivery.last_error = _scrub(delivery.last_error, emails)
+            delivery.bounce_diagnostic = _scrub(delivery.bounce_diagnostic, emails)
             for decision in delivery.resolutions:
                 decision.reason = _scrub(decision.reason, emails)
         letters += 1
-    return letters, files
+    return letters, files, documents
 
 
 def purge(session: Session, *, now: datetime | None = None, dry_run: bool = False,
@@ -156,16 +161,18 @@ def purge(session: Session, *, now: datetime | None = None, dry_run: bool = Fals
         report.positions += sorted(past)
         if dry_run or not pending:
             continue
-        letters, files = _purge_candidates(session, org, due, rule_text(org.retention_months),
-                                           now, outbox)
+        letters, files, documents = _purge_candidates(
+            session, org, due, rule_text(org.retention_months), now, outbox)
         session.execute(update(Position).where(Position.id.in_(past))  # it can name people
                         .values(freeze_problem=None).execution_options(synchronize_session=False))
         report.letters += letters
         report.files += files
+        report.documents += documents
         report.erasures_done += _close_erasures(session, org, now)
         record(session, org.id, "retention.purge", payload={
             "candidates": pending, "letters": letters, "outbox_files": files,
-            "retention_months": org.retention_months})
+            "retention_months": org.retention_months,
+            **({"documents": documents} if documents else {})})  # CVs and cover letters
     if imports is not None and imports.is_dir() and not dry_run:
         report.previews = _purge_previews(imports, now, set(report.positions))
     return report
@@ -174,12 +181,12 @@ def purge(session: Session, *, now: datetime | None = None, dry_run: bool = Fals
 def _purge_previews(imports: Path, now: datetime, past: set[int]) -> int:
     """Delete import previews nobody confirmed in time, and any of a position past retention.
 
-    A preview is named ``{org}-{position}-{token}.csv``; one uploaded a minute ago is being
-    looked at and stays.
+    A preview is named ``{org}-{position}-{token}.csv`` (``.zip`` for CVs); one uploaded a
+    minute ago is being looked at and stays.
     """
     removed = 0
     stale = (now - PREVIEW_MAX_AGE).timestamp()
-    for upload in imports.glob("*.csv"):
+    for upload in [*imports.glob("*.csv"), *imports.glob("*.zip")]:  # CSVs, ZIPs of CVs
         parts = upload.name.split("-", 2)
         position = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
         if position in past or upload.stat().st_mtime < stale:
@@ -259,6 +266,7 @@ def request_erasure(session: Session, org: Organization, email: str, member: Mem
                              status="done")
     people = _candidates_with(session, org, request)
     ids = {c.id for c in people}
+    documents = 0
     positions = session.scalars(select(Position).join(Application).where(
         Application.candidate_id.in_(ids))).unique().all() if ids else []
     holds = [until for p in positions if (until := keep_until(p, org)) is None or until > now]
@@ -276,10 +284,11 @@ def request_erasure(session: Session, org: Organization, email: str, member: Mem
         request.reason = "Erased on request." if ids else "No personal data was held."
         request.carried_out_at = now
         if ids:
-            _purge_candidates(session, org, ids, "erasure request", now, outbox)
+            documents = _purge_candidates(session, org, ids, "erasure request", now, outbox)[2]
     session.add(request)
     record(session, org.id, f"erasure.{request.status}", actor=member, subject=request,
-           payload={"email_hmac": digest, "candidates": len(ids)})
+           payload={"email_hmac": digest, "candidates": len(ids),
+                    **({"documents": documents} if documents else {})})
     return request
 
 

@@ -279,7 +279,7 @@ def letter_rows(session: Session, review: Review, ids: Sequence[int]) -> list[Le
         .join(a, a.id == Letter.application_id).join(c, c.id == a.candidate_id)
         .outerjoin(Delivery, Delivery.letter_id == Letter.id)
         .outerjoin(Batch, Batch.id == Letter.batch_id)
-        .where(Letter.id.in_(ids)))}
+        .where(Letter.id.in_(ids)).order_by(Delivery.id))}  # the newest delivery wins
     result = []
     for i in ids:
         if (row := rows.get(i)) is None:

@@ -71,7 +71,8 @@ def standings(session: Session, position: Position, applications: Sequence[Appli
                    Letter.cancel_reason, Letter.render_error, Delivery.state.label("delivery"),
                    Delivery.sent_at)
             .outerjoin(Delivery, Delivery.letter_id == Letter.id)
-            .where(Letter.application_id.in_(ids)).order_by(Letter.id, Delivery.id)):
+            .where(Letter.application_id.in_(ids))
+            .order_by(Letter.id, Delivery.id.desc())):  # the newest, as Letter.deliveries
         found.setdefault(row.application_id, row)
     batch = session.scalar(select(Batch).where(Batch.position_id == position.id)) \
         if any(row.batch_id for row in found.values()) else None

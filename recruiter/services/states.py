@@ -27,8 +27,11 @@ withdrawn   hired      no letter; counts against the openings
 ==========  =========  ====================================================================
 
 A letter "has left" when it is ``sending``, ``sent`` or ``in_doubt``: nothing can call it back,
-so the effect says so instead. A click never changes another candidate's outcome: replacing
-the hire is a choice the member confirms, with the list of every affected letter.
+so the effect says so instead. A ``bounced`` letter left but never arrived (services/bounces.py
+is the one place that sets it, from ``sent`` or ``in_doubt``): the candidate has no letter, so
+an outcome may still change and the letter is cancelled like one that has not left. A click
+never changes another candidate's outcome: replacing the hire is a choice the member confirms,
+with the list of every affected letter.
 """
 
 from __future__ import annotations
@@ -38,8 +41,9 @@ from ..models.hiring import LETTER_OUTCOMES
 
 OUTCOMES = ("pending", "hired", "declined", "withdrawn")
 LETTER_LIFE = ("draft", "approved", "frozen", "held", "scheduled", "queued", "sending", "sent",
-               "failed", "in_doubt", "cancelled")
+               "failed", "in_doubt", "bounced", "cancelled")
 LEFT = ("sending", "sent", "in_doubt")  # may have reached the candidate: cannot be stopped
+BOUNCES_FROM = ("sent", "in_doubt")  # the delivery states a permanent bounce moves to bounced
 LIFE_LABELS = {life: life.replace("_", " ") for life in LETTER_LIFE}  # "in doubt"
 TRANSITIONS: dict[tuple[str, str], str] = {
     ("pending", "declined"): "a decline letter is drafted for review",

@@ -12,6 +12,8 @@ def blueprints() -> list[Blueprint]:
     from .auth import bp as auth
     from .boilerplates import bp as boilerplates
     from .candidates import bp as candidates
+    from .deliverability import bp as deliverability
+    from .documents import bp as documents
     from .letters import bp as letters
     from .live_checks import bp as live_checks
     from .main import bp as main
@@ -25,4 +27,5 @@ def blueprints() -> list[Blueprint]:
     from .webhooks import bp as webhooks
 
     return [main, auth, positions, candidates, notes, boilerplates, letters, sending, members,
-            organization, audit, api, webhooks, reasons, test_letter, live_checks]
+            organization, audit, api, webhooks, reasons, test_letter, live_checks,
+            documents, deliverability]

@@ -28,7 +28,7 @@ from ..extensions import db
 from ..forms.audit import ErasureForm, RetentionForm
 from ..models import Letter, Organization
 from ..plural import plural
-from ..services import audit, evidence, retention
+from ..services import audit, evidence, files, retention
 from ..services.positions import get_position
 from . import audit_data as data
 from .access import org_id, requires
@@ -175,8 +175,7 @@ def source(letter_id: int) -> Response:
     """The raw message as stored and sent, byte for byte."""
     item = _letter(letter_id)
     return Response(_stored(item, "eml"), content_type="text/plain; charset=utf-8",
-                    headers={"Content-Disposition":
-                             f'attachment; filename="letter-{item.id}.eml"'})
+                    headers={"Content-Disposition": files.content_disposition(item, "eml")})
 
 
 @bp.get("/audit/letters/<int:letter_id>/letter.pdf")
@@ -185,7 +184,8 @@ def pdf(letter_id: int) -> Response:
     """The PDF as frozen with the letter."""
     item = _letter(letter_id)
     return Response(_stored(item, "pdf"), mimetype="application/pdf", headers={
-        **FRAMEABLE, "Content-Disposition": f'inline; filename="letter-{item.id}.pdf"'})
+        **FRAMEABLE, "Content-Disposition": files.content_disposition(item, "pdf",
+                                                                      inline=True)})
 
 
 def _settings_page(retention_form: RetentionForm, erasure_form: ErasureForm) -> str:

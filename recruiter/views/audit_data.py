@@ -305,7 +305,8 @@ def letter_evidence(session: Session, letter: Letter) -> Evidence:
     names = member_names(session, letter.organization_id)
     evidence = Evidence(letter, events)
     evidence.attempts = [e for e in events if e.action == "delivery.attempt"]
-    evidence.frozen = next((e for e in events if e.action == "letter.frozen"), None)
+    # The latest: a bounced email's letter sent by post is frozen again with its PDF's hash.
+    evidence.frozen = next((e for e in reversed(events) if e.action == "letter.frozen"), None)
     overrides = [e for e in events if e.action == "letter.override"
                  and not e.payload.get("cleared")]
     by = overrides[-1].actor_id if overrides else letter.note_override_by_id

@@ -26,10 +26,11 @@ from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
 from ..models import Batch, Letter, Member, Position
 from ..plural import plural
-from ..services import approval, audit, files, outcomes, review, review_list
+from ..services import approval, audit, files, outcomes, required_reasons, review, review_list
 from ..services.outcomes import LetterStopped
 from ..services.positions import get_position
 from .access import org_id, requires
+from .reasons import flash_refusal, missing_link
 
 bp = Blueprint("letters", __name__)
 FRAMEABLE = {"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
@@ -82,13 +83,16 @@ def _index_page(position: Position, form: ApproveAllForm, ticked: Collection[int
                                  narrowed.ids[(page - 1) * per_page:page * per_page])
     no_note = [row for row in review.letter_rows(db.session, result, _no_note_ids(result))
                if row.status == "draft"]
+    missing = required_reasons.missing_names(db.session, position)  # [] unless required
     return render_template("letters/index.html", position=position, letters=letters,
                            counts=review.review_counts(db.session, position, result), form=form,
                            page=page, pages=pages, narrowed=narrowed,
                            filters=review_list.FILTERS, ticked=set(ticked),
                            differentiator_findings=result.differentiator_findings,
                            no_note=no_note, other_warnings=_other_warnings(result),
-                           no_note_by=_no_note_deciders(letters)), status
+                           no_note_by=_no_note_deciders(letters),
+                           missing_reasons=missing, missing_who=required_reasons.named(missing),
+                           missing_link=missing_link(position.id)), status
 
 
 def _no_note_ids(result: review.Review) -> list[int]:
@@ -137,7 +141,7 @@ def approve_all(position_id: int) -> Response | tuple[str, int]:
                                     without_note=ticked)
     except RecruiterError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
+        flash_refusal(exc)
         return _index_page(position, form, ticked, 422)
     db.session.commit()
     stopped = expected - count
@@ -251,7 +255,7 @@ def approve(letter_id: int) -> Response:
         return redirect(url_for("letters.show", letter_id=letter.id, **_nav_args()))
     except RecruiterError as exc:
         db.session.rollback()
-        flash(str(exc), "error")
+        flash_refusal(exc)
         return redirect(url_for("letters.show", letter_id=letter.id, **_nav_args()))
     db.session.commit()
     done = f"Approved the letter to {letter.application.candidate.full_name}."

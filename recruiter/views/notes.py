@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
 from sqlalchemy import case, func, select
 from werkzeug.wrappers import Response
 
@@ -23,6 +24,8 @@ from ..services.checks import (
     SHORT_NOTE_WORDS,
 )
 from ..services.checks.text import _WORD_RE
+from ..services.documents import Limits, documents_for
+from ..services.documents_text import megabytes
 from ..services.live_checks import as_json, check_note, note_language, saved_message
 from ..services.positions import (
     BY_NAME,
@@ -34,6 +37,7 @@ from ..services.positions import (
 from .access import org_id, requires
 
 bp = Blueprint("notes", __name__)
+DOCUMENT_EXCERPT_CHARS = 1_500  # of each text on the page; "Read the whole text" fetches the rest
 
 
 def _letter_applications(position_id: int):  # noqa: ANN202
@@ -122,6 +126,10 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     for application_id in states.keys() - shown:  # refused, and no longer on this page
         applications.insert(0, db.session.get(Application, application_id))
     editable = current_user.can("edit")
+    # CVs and cover letters, for those who write the notes: metadata and the start of the
+    # text, never the bytes (services/documents.py).
+    documents = documents_for(db.session, [a.id for a in applications],
+                              excerpt_chars=DOCUMENT_EXCERPT_CHARS) if editable else None
     median = median_words(position.id)
     # The template writes each card's textarea itself: 50 WTForms forms per view cost more than
     # the rest of the page. NoteForm still validates every save.
@@ -139,7 +147,9 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     return render_template(
         "notes/index.html", position=position, cards=cards, written=written, total=total,
         page=page, pages=pages, first_number=(page - 1) * per_page + 1,
-        editable=editable, note_max=NOTE_MAX, median=median,
+        editable=editable, note_max=NOTE_MAX, median=median, documents=documents,
+        document_size=megabytes, document_token=generate_csrf() if editable else "",
+        document_max=Limits.from_config(current_app.config).max_bytes,
         gauge_limits={"short": SHORT_NOTE_WORDS, "ratio": COLDER_RATIO,
                       "long": LONG_NOTE_WORDS}), status
 

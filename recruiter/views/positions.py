@@ -24,6 +24,7 @@ from ..services.positions import (
     hire_of,
     position_summaries,
     set_differentiator,
+    set_reply_to,
 )
 from ..services.standings import OUTCOME_ACTIONS, standings
 from ..services.translations import (
@@ -70,7 +71,7 @@ def new() -> Response | str:
             position = create_position(
                 db.session, current_user.organization, title=form.title.data or "",
                 location=form.location.data or "", boilerplate=_chosen_boilerplate(form),
-                openings=form.openings.data or 1)
+                openings=form.openings.data or 1, reply_to=form.reply_to.data or "")
         except RecruiterError as exc:
             db.session.rollback()
             flash(str(exc), "error")
@@ -97,6 +98,7 @@ def edit(position_id: int) -> Response | str:
         try:
             set_openings(db.session, position, form.openings.data or position.openings,
                          by=current_user)
+            set_reply_to(db.session, position, form.reply_to.data or "", by=current_user)
         except RecruiterError as exc:
             db.session.rollback()
             form.openings.errors = [str(exc)]

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from markupsafe import Markup
 from sqlalchemy import case, func, select
 from werkzeug.wrappers import Response
 
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms import options
-from ..forms.reasons import ChangeReasonForm, ChooseReasonForm, ReasonForm
+from ..forms.reasons import ChangeReasonForm, ChooseReasonForm, ReasonForm, RequireReasonsForm
 from ..models import Application, Organization, Position, RejectionReason
-from ..services import audit
+from ..services import audit, required_reasons
 from ..services import reasons as service
 from ..services.positions import get_application, get_position
 from .access import org_id, requires
@@ -60,7 +61,45 @@ def settings() -> Response | str:
             _flash_warnings(warnings)
             return redirect(url_for("reasons.settings"))
     return render_template("reasons/settings.html", form=form, reasons=reasons,
-                           change=ChangeReasonForm(formdata=None))
+                           change=ChangeReasonForm(formdata=None),
+                           require=RequireReasonsForm(
+                               formdata=None, require=current_user.organization.require_reasons))
+
+
+@bp.post("/organization/rejection-reasons/required")
+@requires("admin")
+def required() -> Response:
+    """Turn on or off the rule that every declined candidate has a reason before approval."""
+    form = RequireReasonsForm()
+    if not form.validate_on_submit():
+        flash("That change was not understood; nothing was changed.", "error")
+        return redirect(url_for("reasons.settings"))
+    on = bool(form.require.data)
+    if required_reasons.set_required(db.session, current_user.organization, on,
+                                     by=current_user):
+        db.session.commit()
+        flash("A rejection reason is now required for every declined candidate before "
+              "letters are approved." if on else
+              "A rejection reason is no longer required before letters are approved.",
+              "success")
+    else:
+        flash("Nothing changed.", "info")
+    return redirect(url_for("reasons.settings", _anchor="required"))
+
+
+def missing_link(position_id: int) -> str:
+    """The position's declined candidates without a reason, where many are set at once."""
+    return url_for("reasons.position", position_id=position_id, missing="1",
+                   _anchor="candidates")
+
+
+def flash_refusal(exc: Exception) -> None:
+    """Flash a refused approval; missing reasons come with a link to choose them."""
+    if isinstance(exc, required_reasons.ReasonsMissing):
+        flash(Markup('{} <a href="{}">Choose the missing reasons</a>').format(
+            str(exc), missing_link(exc.position_id)), "error")
+    else:
+        flash(str(exc), "error")
 
 
 @bp.post("/organization/rejection-reasons/change")

@@ -29,14 +29,15 @@ from ..queue import queue
 from ..services import files, sending
 from ..services.orgtime import org_zone
 from ..services.positions import get_position, hire_of
+from ..services.sending import post
 from ..services.text import check_single_line
 from .access import org_id, requires
 from .sending_status import (
     ACTIONS,
-    Progress,
     Status,
     decision_text,
     failures_csv,
+    headline,
     progress_of,
     status_of,
 )
@@ -205,17 +206,18 @@ def show(position_id: int) -> str:
     status = status_of(position)
     per_page = int(current_app.config.get("RECIPIENTS_PER_PAGE", 100))
     zone = _zone(position)
-    page, pages, rows, headline = 1, 1, [], None
+    page, pages, rows, line = 1, 1, [], None
     if status is not None:
-        listed = status.progress.total + status.progress.cancelled
+        listed = status.progress.total + status.progress.cancelled + status.progress.rerouted
         pages = max((listed + per_page - 1) // per_page, 1)
         page = min(max(request.args.get("page", 1, type=int), 1), pages)
         rows = sending.recipients(db.session, status.batch, page=page, per_page=per_page)
-        headline = _headline(status, zone)
+        line = headline(status, zone)
+    problems = sending.problems(db.session, position)
     return render_template("sending/show.html", position=position, status=status,
-                           problems=sending.problems(db.session, position),
+                           problems=problems, plans=post.post_plans(db.session, problems),
                            hire=hire_of(position), recipients=rows, page=page, pages=pages,
-                           headline=headline,
+                           headline=line,
                            local_short=lambda moment: _short(moment, zone),
                            decided=lambda decision: _decided(decision, zone))
 
@@ -234,51 +236,6 @@ def _short(moment: datetime | None, zone: ZoneInfo) -> str:
         return ""
     local = moment.astimezone(zone)
     return f"{local.day} {local:%b %Y, %H:%M}"
-
-
-def _long(moment: datetime, zone: ZoneInfo) -> str:
-    """A moment in the organization's time, as a sentence says it."""
-    local = moment.astimezone(zone)
-    return f"{local.day} {local:%B %Y} at {local:%H:%M}"
-
-
-def _plural(count: int, word: str) -> str:
-    return plural(count, word, word + "s")
-
-
-def _headline(status: Status, zone: ZoneInfo) -> tuple[str, str] | None:
-    """How a released batch stands, in one sentence: still going, or done and how.
-
-    Returns ``(kind, sentence)`` with kind ``going``, ``done`` or ``problems``; None while
-    the batch waits at its gate, which the page explains on its own.
-    """
-    p: Progress = status.progress
-    if status.batch.state != "released" or p.held:
-        return None
-    if p.queued:
-        text = f"Sending: {p.sent} of {_plural(p.total, 'letter')} sent so far, {p.queued} to go"
-        if p.retrying:
-            text += f" ({p.retrying} waiting to retry after a busy or refused server)"
-        return "going", text + "."
-    if p.failed or p.in_doubt:
-        parts = [f"{p.sent} sent", f"{p.failed} failed" if p.failed else "",
-                 f"{p.in_doubt} in doubt" if p.in_doubt else "",
-                 f"{p.to_post} to post" if p.to_post else ""]
-        return "problems", ", ".join(x for x in parts if x) + ": see below."
-    if not p.sent and not p.to_post:
-        return "done", "Every letter of this batch was cancelled; nothing was sent."
-    last = sending.last_sent_at(db.session, status.batch)
-    when = f" on {_long(last, zone)}" if last else ""
-    if p.to_post:
-        post = (f"{_plural(p.to_post, 'letter')} for post still "
-                f"{'need' if p.to_post != 1 else 'needs'} printing and mailing.")
-        if not p.sent:
-            return "done", f"Nothing goes by email. {post}"
-        sent = "The email was" if p.sent == 1 else f"All {p.sent} emails were"
-        return "done", f"{sent} sent{when}. {post}"
-    if p.sent == 1:
-        return "done", f"The letter was sent{when}."
-    return "done", f"All {p.sent} letters were sent{when}."
 
 
 @bp.get("/positions/<int:position_id>/sending.json")
@@ -300,15 +257,42 @@ def failures(position_id: int) -> Response:
         "Content-Disposition": f'attachment; filename="failures-position-{position.id}.csv"'})
 
 
+def _own_delivery(delivery_id: int) -> Delivery:
+    delivery = db.session.get(Delivery, delivery_id)
+    if delivery is None or delivery.organization_id != org_id():
+        abort(404)
+    return delivery
+
+
+@bp.post("/deliveries/<int:delivery_id>/by_post")
+@requires("edit")
+def by_post(delivery_id: int) -> Response:
+    """A bounced email's letter goes by post instead; a second click changes nothing."""
+    delivery = _own_delivery(delivery_id)
+    position_id = delivery.letter.application.position_id
+    name = delivery.letter.application.candidate.full_name
+    try:
+        _, created = post.send_by_post(db.session, delivery, current_user,
+                                       page_size=current_app.config["PAGE_SIZE"])
+    except RecruiterError as exc:
+        db.session.rollback()
+        flash(str(exc), "error")
+    else:
+        db.session.commit()
+        flash(f"The letter to {name} now goes by post. Print it with the letters for post, "
+              "mail it, then confirm it here." if created else
+              f"The letter to {name} already goes by post; nothing changed.",
+              "success" if created else "info")
+    return redirect(url_for("sending.show", position_id=position_id))
+
+
 @bp.post("/deliveries/<int:delivery_id>/resend", defaults={"action": "resend"})
 @bp.post("/deliveries/<int:delivery_id>/mark_sent", defaults={"action": "mark_sent"})
 @bp.post("/deliveries/<int:delivery_id>/cancel", defaults={"action": "cancel"})
 @requires("edit")
 def resolve(delivery_id: int, action: str) -> Response:
     """A person decides about one failed or doubtful letter; the decision is recorded."""
-    delivery = db.session.get(Delivery, delivery_id)
-    if delivery is None or delivery.organization_id != org_id():
-        abort(404)
+    delivery = _own_delivery(delivery_id)
     position_id = delivery.letter.application.position_id
     name = delivery.letter.application.candidate.full_name
     try:

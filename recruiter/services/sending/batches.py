@@ -18,7 +18,7 @@ from ..versions import bump_review
 from ..webhooks import letters as hooks
 
 CLAIMABLE = ("queued", "retry_wait")
-PROBLEMS = ("failed", "in_doubt")
+PROBLEMS = ("failed", "in_doubt", "bounced")
 # How long a claim or a freeze may take before it is thought dead (RECRUITER_SENDING_TIMEOUT
 # in the app's config, which the worker and the pages pass in).
 SENDING_TIMEOUT = timedelta(minutes=10)
@@ -129,7 +129,7 @@ def state_counts(session: Session, position: Position) -> dict[str, int]:
 
 
 def problems(session: Session, position: Position) -> list[Delivery]:
-    """Failed and in-doubt deliveries, with their letters, candidates and decisions loaded."""
+    """Failed, in-doubt and bounced deliveries, with letters, candidates and decisions loaded."""
     return list(session.scalars(
         select(Delivery).join(Letter).join(Application)
         .where(Application.position_id == position.id, Delivery.state.in_(PROBLEMS))

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from ...errors import AddressError
 from ...models import Application, Delivery, FrozenLetter, Letter
-from .. import audit, rechecks
+from .. import audit, rechecks, verp
 from ..mail import valid_address
 from ..versions import bump_review
 from ..webhooks import letters as hooks
@@ -53,6 +53,7 @@ class Claimed:
     letter_id: int
     recipient: str | None
     attempts: int
+    bounce_token: str | None = None  # its VERP token, when the organization has a bounce domain
     eml: bytes | None = None  # the frozen message, its Message-ID, and the letter's position
     message_id: str | None = None
     position_id: int | None = None
@@ -65,12 +66,14 @@ def due(now: datetime) -> tuple:
 
 
 def claim_batch(session: Session, delivery_id: int, organization_id: int, now: datetime,
-                limit: int, prefer: Sequence[int] = ()) -> list[Claimed]:
+                limit: int, prefer: Sequence[int] = (), bounce_domain: str = ""
+                ) -> list[Claimed]:
     """Claim ``delivery_id`` and up to ``limit - 1`` other due deliveries of its organization.
 
     Those in ``prefer`` (the other ids of the same queue message) come first, then the oldest.
     One conditional UPDATE; the caller commits before sending. On PostgreSQL the rows are
     picked FOR UPDATE SKIP LOCKED, so two workers never wait for, nor take, each other's rows.
+    With a ``bounce_domain``, a claim without a VERP token gets one, committed with the claim.
     """
     picked = select(Delivery.id).where(Delivery.organization_id == organization_id, *due(now))
     if limit <= 1:
@@ -81,7 +84,8 @@ def claim_batch(session: Session, delivery_id: int, organization_id: int, now: d
     picked = (picked.order_by(case(*order, else_=2), Delivery.id)
               .limit(max(limit, 1)).with_for_update(skip_locked=True)
               .cte("picked").prefix_with("MATERIALIZED", dialect="postgresql"))
-    returning = [Delivery.id, Delivery.letter_id, Delivery.recipient, Delivery.attempts]
+    returning = [Delivery.id, Delivery.letter_id, Delivery.recipient, Delivery.attempts,
+                 Delivery.bounce_token]
     if session.get_bind(mapper=Delivery.__mapper__).dialect.name == "postgresql":
         # What sending needs comes back with the claim: no second round trip. Not on SQLite,
         # which names RETURNING columns without their table (ambiguous beside the CTE).
@@ -96,8 +100,12 @@ def claim_batch(session: Session, delivery_id: int, organization_id: int, now: d
         .values(state="sending", claimed_at=now, attempts=Delivery.attempts + 1)
         .returning(*returning).execution_options(synchronize_session=False)).all()
     claimed = [Claimed(*row) for row in rows]
-    if claimed and len(returning) == 4:
+    if claimed and len(returning) == 5:
         claimed = _with_messages(session, claimed)
+    if bounce_domain:
+        tokens = verp.give_tokens(session, [c.id for c in claimed if not c.bounce_token])
+        claimed = [replace(c, bounce_token=tokens[c.id]) if c.id in tokens else c
+                   for c in claimed]
     return sorted(claimed, key=lambda c: (c.id != delivery_id, c.id))
 
 
@@ -132,16 +140,19 @@ def _with_messages(session: Session, claimed: list[Claimed]) -> list[Claimed]:
 
 
 def send_claimed(claimed: Sequence[Claimed], sender_email: str | None, mail_url: str,
-                 sending_timeout: timedelta,
-                 blocked: dict[int, str] | None = None) -> list[Outcome | None]:
+                 sending_timeout: timedelta, blocked: dict[int, str] | None = None,
+                 bounce_domain: str = "") -> list[Outcome | None]:
     """Send each claimed letter once; None for one left unsent (handed back, never tried).
 
     A letter in ``blocked`` (letter id -> reason code) is not sent: its outcome is
-    ``cancelled`` with the reason code as the reply.
+    ``cancelled`` with the reason code as the reply. With a ``bounce_domain``, each letter's
+    envelope sender is its VERP address; the header From stays the sender's.
     """
     blocked = blocked or {}
     try:  # checked again at the last moment: exactly one valid address each
         sender = valid_address(sender_email or "", "sender address")
+        if bounce_domain:
+            valid_address(verp.verp_address(verp.new_token(), bounce_domain), "bounce address")
     except AddressError as exc:
         return [Outcome("failed", str(exc)) for _ in claimed]
     transport = transport_for(mail_url)
@@ -165,7 +176,9 @@ def send_claimed(claimed: Sequence[Claimed], sender_email: str | None, mail_url:
         except AddressError as exc:
             results.append(Outcome("failed", str(exc)))
             continue
-        outcome = transport.send(sender, recipient, item.eml or b"", item.message_id or "")
+        envelope = (verp.verp_address(item.bounce_token, bounce_domain)
+                    if bounce_domain and item.bounce_token else sender)
+        outcome = transport.send(envelope, recipient, item.eml or b"", item.message_id or "")
         if outcome.unreachable:
             unreachable = replace(outcome, reply=f"not tried, the server could not be "
                                                  f"reached: {outcome.reply}")

@@ -23,6 +23,7 @@ from ...models import Batch, Delivery, FrozenLetter, Letter, Member, Organizatio
 from .. import audit, dkim_sign, files, rechecks
 from .. import letters as letters_service
 from ..mail import Envelope, Outgoing, new_message_id, render_emails, valid_address
+from ..organization import reply_address
 from ..orgtime import org_today
 from ..pdf import render_pdfs_parallel
 from ..rendering import Boilerplate as Source
@@ -150,9 +151,10 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
     sign = dkim_sign.signer()  # a bad DKIM setting refuses here, before anything is rendered
     domain = sender.rpartition("@")[2]
     message_ids = [new_message_id(domain) for _ in letters]
-    # Always written, the sender's address when the organization set none: replies reach a
-    # person (services/organization.py ``reply_address``).
-    reply_to = (org.reply_to or "").strip() or sender
+    # Always written: the position's, else the organization's, else the sender's address, so
+    # replies reach a person (services/organization.py ``reply_address``).
+    reply_to = {letter.application.position_id: reply_address(org, letter.application.position)
+                for letter in letters}
     sources: dict[int, Source] = {}  # one object per version: pickled once per chunk
     outgoing = []
     for letter, context, message_id in zip(
@@ -166,7 +168,8 @@ def render_all(letters: Sequence[Letter], org: Organization, sender: str, now: d
         if application.letter_channel == "email":
             envelope = Envelope(org.sender_name or org.name, sender,
                                 application.candidate.full_name,
-                                application.candidate.email or "", message_id, reply_to)
+                                application.candidate.email or "", message_id,
+                                reply_to[application.position_id])
         outgoing.append(Outgoing(sources[version.id], context, envelope))
     # Send mode once more (an unfilled field now fails instead of showing), and the email
     # built from that rendering: when its hash is the approved one, so is its content.

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from ...models import Application, Batch, Candidate, Delivery, Letter, Resolution
@@ -26,8 +26,8 @@ class Recipient:
     address: str | None  # the email address it went to; None for a letter by post
     channel: str
     state: str
-    at: datetime | None  # sent, else last tried, else due to retry
-    reply: str | None  # the server's last word, or what went wrong
+    at: datetime | None  # bounced, else sent, else last tried, else due to retry
+    reply: str | None  # the bounce's status and words, the server's last word, or what went wrong
     decisions: list[Resolution] = field(default_factory=list)
 
 
@@ -37,7 +37,8 @@ def recipients(session: Session, batch: Batch, *, page: int, per_page: int) -> l
         select(Delivery.id, Delivery.letter_id, Candidate.first_name, Candidate.last_name,
                Delivery.recipient, Candidate.email, Delivery.channel, Delivery.state,
                Delivery.sent_at, Delivery.claimed_at, Delivery.next_attempt_at,
-               Delivery.server_reply, Delivery.last_error)
+               Delivery.server_reply, Delivery.last_error, Delivery.bounced_at,
+               Delivery.bounce_status, Delivery.bounce_diagnostic)
         .join(Letter, Letter.id == Delivery.letter_id)
         .join(Application, Application.id == Letter.application_id)
         .join(Candidate, Candidate.id == Application.candidate_id)
@@ -55,9 +56,16 @@ def recipients(session: Session, batch: Batch, *, page: int, per_page: int) -> l
         delivery_id=r.id, letter_id=r.letter_id, name=full_name(r.first_name, r.last_name),
         address=(r.recipient or r.email) if r.channel == "email" else None,
         channel=r.channel, state=r.state,
-        at=r.sent_at or r.claimed_at or (r.next_attempt_at if r.state == "retry_wait" else None),
-        reply=r.server_reply if r.state == "sent" else (r.last_error or r.server_reply),
-        decisions=decided.get(r.id, [])) for r in rows]
+        at=r.bounced_at if r.state == "bounced" else (
+            r.sent_at or r.claimed_at or (r.next_attempt_at if r.state == "retry_wait" else None)),
+        reply=_reply(r), decisions=decided.get(r.id, [])) for r in rows]
+
+
+def _reply(row: Row) -> str | None:
+    """The last word about a letter: the bounce's, else the server's, else what went wrong."""
+    if row.state == "bounced":
+        return " ".join(x for x in (row.bounce_status, row.bounce_diagnostic) if x) or None
+    return row.server_reply if row.state == "sent" else (row.last_error or row.server_reply)
 
 
 def last_sent_at(session: Session, batch: Batch) -> datetime | None:

@@ -65,7 +65,7 @@ def deliver_batch(session: Session, delivery_id: int, mail_url: str, *,
     row = session.execute(
         select(Delivery.state, Delivery.channel, Delivery.next_attempt_at,
                Delivery.organization_id, Organization.sender_email,
-               Organization.send_rate_per_minute)
+               Organization.send_rate_per_minute, Organization.bounce_domain)
         .join(Organization, Organization.id == Delivery.organization_id)
         .where(Delivery.id == delivery_id)).first()
     if row is None or row.state not in CLAIMABLE or row.channel != "email":
@@ -84,7 +84,8 @@ def deliver_batch(session: Session, delivery_id: int, mail_url: str, *,
     if row.next_attempt_at is not None and row.next_attempt_at > now:  # early, or a duplicate
         session.rollback()
         return [Attempt(delivery_id, "skipped")]
-    claimed = steps.claim_batch(session, delivery_id, org_id, now, limit, prefer)
+    claimed = steps.claim_batch(session, delivery_id, org_id, now, limit, prefer,
+                                bounce_domain=row.bounce_domain)
     if not claimed:
         session.commit()
         return [Attempt(delivery_id, "skipped")]
@@ -95,7 +96,8 @@ def deliver_batch(session: Session, delivery_id: int, mail_url: str, *,
     # The claims are durable before the first byte goes out, and no transaction is held
     # while talking to the server.
     session.commit()
-    results = steps.send_claimed(claimed, row.sender_email, mail_url, sending_timeout, blocked)
+    results = steps.send_claimed(claimed, row.sender_email, mail_url, sending_timeout, blocked,
+                                 bounce_domain=row.bounce_domain)
     attempts = steps.record(session, org_id, claimed, results, now, max_attempts)
     session.commit()
     if attempts[0].delivery_id != delivery_id:

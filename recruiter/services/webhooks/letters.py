@@ -19,7 +19,7 @@ from .events import NUDGE, emit, emit_many, ids_as_strings, iso, wanted
 
 UNFINISHED = ("held", "queued", "sending", "retry_wait")  # a batch with one is not complete
 STATE_OF = {"letter.sent": "sent", "letter.failed": "failed", "letter.in_doubt": "in_doubt",
-            "letter.cancelled": "cancelled"}
+            "letter.bounced": "bounced", "letter.cancelled": "cancelled"}
 _IDS = ("letter_id", "application_id", "position_id", "batch_id", "delivery_id")
 
 
