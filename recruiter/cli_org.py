@@ -34,6 +34,8 @@ def show(org_name: str | None) -> None:
         if field == "sender_title":
             for code, title in titles_in(organization).items():
                 click.echo(f"{TITLES_IN}.{code}: {title}")
+    # Set on the rejection reasons page (or `org set --require-reasons`), not in FIELDS.
+    click.echo(f"require_reasons: {str(organization.require_reasons).lower()}")
 
 
 @org.command("set", short_help="Change the settings given (all or nothing).")

@@ -51,7 +51,8 @@ def test_set_every_field_and_show_it_back(db, runner, make_org) -> None:  # noqa
         "sender_email: people@pacific.example.com", "reply_to: ", "bounce_domain: ",
         "timezone: Europe/Berlin",
         "locale: fr_CA",
-        "send_rate_per_minute: 30", "retention_months: 24", "webhooks_allow_private: false"]
+        "send_rate_per_minute: 30", "retention_months: 24", "webhooks_allow_private: false",
+        "require_reasons: false"]
     again = runner.invoke(args=["org", "set", *EVERYTHING])
     assert (again.exit_code, again.output) == (0, "Nothing changed.\n")
 

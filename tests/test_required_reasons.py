@@ -150,6 +150,7 @@ def test_org_set_turns_the_rule_on_and_off(db, runner, make_org, make_member) ->
     assert (on.exit_code, on.output) == (0, "Changed: require_reasons.\n")
     db.expire_all()
     assert db.get(Organization, org.id).require_reasons is True
+    assert "require_reasons: true" in runner.invoke(args=["org", "show"]).output.splitlines()
     again = runner.invoke(args=["org", "set", "--require-reasons"])
     assert (again.exit_code, again.output) == (0, "Nothing changed.\n")
     off = runner.invoke(args=["org", "set", "--no-require-reasons", "--send-rate", "30"])

@@ -16,7 +16,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import Application, Candidate, Letter, Position
-from .checks import Finding
 from .review import Review
 
 # The filters in the order the list offers them: (query value, label).
@@ -29,23 +28,6 @@ def folded(text: str) -> str:
     """``text`` without case or accents, for searching: "José" and "jose" match."""
     decomposed = unicodedata.normalize("NFKD", text or "")
     return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
-
-
-def _has(findings: Sequence[Finding], severity: str) -> bool:
-    return any(f.severity == severity for f in findings)
-
-
-def matches(name: str, status: str, findings: Sequence[Finding]) -> bool:
-    """Whether a letter with this status and these findings is in the filter ``name``."""
-    if name == "errors":
-        return _has(findings, "error")
-    if name == "warnings":
-        return _has(findings, "warning")
-    if name == "open":
-        return status == "draft"
-    if name == "approved":
-        return status in APPROVED
-    return True
 
 
 @dataclass(frozen=True)
@@ -85,10 +67,18 @@ def narrow(session: Session, position: Position, review: Review, *, show: str = 
     found = {row.id for row in rows if not needle or needle in folded(
         f"{row.first_name} {row.last_name} {row.email or ''}")}
     listed = [i for i in review.letter_ids if i in found and i in statuses]
-    counts = {name: sum(1 for i in listed if matches(name, statuses[i],
-                                                     review.findings.get(i, [])))
-              for name, _ in FILTERS}
-    ids = [i for i in listed if matches(show, statuses[i], review.findings.get(i, []))]
+    counts = dict.fromkeys(dict(FILTERS), 0)
+    ids = []
+    for i in listed:  # one pass: each letter's filters from its status and severities
+        severities = {f.severity for f in review.findings.get(i, ())}
+        status = statuses[i]
+        holds = {"all": True, "errors": "error" in severities,
+                 "warnings": "warning" in severities, "open": status == "draft",
+                 "approved": status in APPROVED}
+        for name, held in holds.items():
+            counts[name] += held
+        if holds[show]:
+            ids.append(i)
     return Narrowed(show=show, search=search, ids=ids, counts=counts, statuses=statuses)
 
 

@@ -19,7 +19,7 @@ from ..services.test_letter import SentTest, send_sample, send_test_letter
 from ..services.verp import verp_address
 from .access import org_id, requires
 from .audit_data import when
-from .test_letter import _allowed as test_allowed
+from .test_letter import allowed as test_allowed
 
 bp = Blueprint("deliverability", __name__)
 

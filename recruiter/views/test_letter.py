@@ -21,7 +21,7 @@ bp = Blueprint("test_letter", __name__)
 RATE = "10 per hour"
 
 
-def _allowed() -> bool:
+def allowed() -> bool:
     """Count one test for the member; False when their tests of the hour are used up."""
     config = current_app.config
     if not config.get("RATELIMIT_ENABLED", True):
@@ -39,7 +39,7 @@ def send(letter_id: int) -> Response:
     if letter is None or letter.organization_id != org_id():
         abort(404)
     back = redirect(url_for("letters.show", letter_id=letter.id))
-    if not _allowed():
+    if not allowed():
         flash("You have sent many test letters this hour; try again a little later.", "error")
         return back
     try:
