@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import secrets
-import time
-from pathlib import Path
 
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -50,23 +46,11 @@ from ..services.positions import (
 )
 from . import import_preview
 from .access import org_id, requires
+from .uploads import pending_upload
 
 bp = Blueprint("candidates", __name__)
-UPLOAD_MAX_AGE = 24 * 3600
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 OUTCOME_LABELS = {"hired": "hired", "withdrawn": "withdrawn", "declined": "declined",
                   "pending": "pending (reinstated)"}
-
-
-def _upload_path(position: Position, token: str) -> Path:
-    if not _TOKEN.fullmatch(token):
-        abort(400)
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(exist_ok=True)
-    for old in folder.glob("*.csv"):  # previews nobody confirmed
-        if old.stat().st_mtime < time.time() - UPLOAD_MAX_AGE:
-            old.unlink(missing_ok=True)
-    return folder / f"{position.organization_id}-{position.id}-{token}.csv"
 
 
 @bp.route("/positions/<int:position_id>/import", methods=["GET", "POST"])
@@ -81,7 +65,7 @@ def import_csv(position_id: int) -> str:
         preview = import_preview.build_preview(db.session, position, data, mapping)
         if preview.headers:  # a file with columns: the mapping may still fix what is wrong
             token = secrets.token_urlsafe(24)
-            _upload_path(position, token).write_bytes(data)
+            pending_upload(position, token, "csv").write_bytes(data)
             return import_preview.render_preview(position, token, preview)
         flash(preview.error, "error")
     return render_template("positions/import.html", position=position, form=form)
@@ -96,7 +80,7 @@ def import_confirm(position_id: int) -> Response | str:
     if not form.validate_on_submit():
         abort(400)
     token = form.token.data or ""
-    path = _upload_path(position, token)
+    path = pending_upload(position, token, "csv")
     if not path.exists():
         flash("That preview has expired. Upload the file again.", "error")
         return redirect(url_for("candidates.import_csv", position_id=position.id))

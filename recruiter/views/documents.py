@@ -7,10 +7,7 @@ received, and a CV is never sent, so they are not shown one (README, CVs and cov
 from __future__ import annotations
 
 import io
-import re
 import secrets
-import time
-from pathlib import Path
 
 from flask import (
     Blueprint,
@@ -37,10 +34,9 @@ from ..services.documents_text import DocumentError, clean_name, megabytes
 from ..services.documents_zip import preview_zip, save_zip
 from ..services.positions import get_application, get_position
 from .access import org_id, requires
+from .uploads import pending_upload
 
 bp = Blueprint("documents", __name__)
-PREVIEW_MAX_AGE = 24 * 3600
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{20,64}")
 # What a served file or text may do in the browser: nothing (no script, no plug-in, no frame).
 SANDBOX = "sandbox; default-src 'none'; frame-ancestors 'none'"
 
@@ -134,17 +130,6 @@ def remove(application_id: int, kind: str) -> Response:
     return _back(application, request.form.get("page", type=int))
 
 
-def _zip_path(position: Position, token: str) -> Path:
-    if not _TOKEN.fullmatch(token):
-        abort(400)
-    folder = Path(current_app.instance_path) / "imports"
-    folder.mkdir(exist_ok=True)
-    for old in folder.glob("*.zip"):  # previews nobody confirmed
-        if old.stat().st_mtime < time.time() - PREVIEW_MAX_AGE:
-            old.unlink(missing_ok=True)
-    return folder / f"{position.organization_id}-{position.id}-{token}.zip"
-
-
 def _preview_page(position: Position, data: bytes, token: str) -> tuple[str, bool]:
     """The preview page, and whether it offers to save anything."""
     preview, uploads = preview_zip(db.session, position, data, _limits())
@@ -163,7 +148,7 @@ def import_zip(position_id: int) -> str:
         token = secrets.token_urlsafe(24)
         page, offered = _preview_page(position, data, token)
         if offered:  # kept until confirmed, or a day (services/retention.py purges it)
-            _zip_path(position, token).write_bytes(data)
+            pending_upload(position, token, "zip").write_bytes(data)
         return page
     return render_template("documents/import.html", position=position, form=form,
                            limits=_limits(), document_size=megabytes)
@@ -177,7 +162,7 @@ def import_confirm(position_id: int) -> Response | str:
     form = ConfirmZipForm()
     if not form.validate_on_submit():
         abort(400)
-    path = _zip_path(position, form.token.data or "")
+    path = pending_upload(position, form.token.data or "", "zip")
     if not path.exists():
         flash("That preview has expired. Upload the ZIP again.", "error")
         return redirect(url_for("documents.import_zip", position_id=position.id))
