@@ -265,24 +265,13 @@ def save_candidate(session: Session, position: Position, fields: dict[str, str],
     return application
 
 
-BY_NAME = (Candidate.last_name, Candidate.first_name, Application.id)
+def applications_by_id(session: Session, ids: Sequence[int], *, authors: bool = False
+                       ) -> list[Application]:
+    """These applications, in this order, with their candidates.
 
-
-def application_page(session: Session, position_id: int, page: int, per_page: int,
-                     outcomes: Sequence[str] | None = None, *, authors: bool = False
-                     ) -> list[Application]:
-    """One page of the position's applications in name order, with their candidates.
-
-    ``authors`` loads who last saved each note too, for the notes page.
-
-    The sort reads only ids and names; the page's rows are loaded afterwards, by id, so a large
-    position's notes are never sorted along.
+    services/position_index.py gives a page's ids in name order. ``authors`` loads who last
+    saved each note too, for the notes page.
     """
-    query = select(Application.id).join(Candidate).where(Application.position_id == position_id)
-    if outcomes is not None:
-        query = query.where(Application.outcome.in_(outcomes))
-    ids = list(session.scalars(query.order_by(*BY_NAME).limit(per_page)
-                               .offset((max(page, 1) - 1) * per_page)))
     if not ids:
         return []
     options = [selectinload(Application.candidate)]
@@ -290,7 +279,7 @@ def application_page(session: Session, position_id: int, page: int, per_page: in
         options.append(selectinload(Application.note_updated_by))
     rows = {a.id: a for a in session.scalars(
         select(Application).where(Application.id.in_(ids)).options(*options))}
-    return [rows[i] for i in ids]
+    return [rows[i] for i in ids if i in rows]
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from . import audit
 from .checks import check_text
 from .csvcells import csv_safe
 from .languages import org_language
-from .positions import BY_NAME
+from .position_index import BY_NAME
 from .text import check_single_line
 
 # Worded for a report someone outside the team may read one day: what happened, not a judgement

@@ -17,7 +17,7 @@ from ..errors import RecruiterError
 from ..models import Application, Candidate, Letter, Member, Organization, Position
 from ..plural import plural
 from . import audit
-from .positions import BY_NAME
+from .position_index import BY_NAME
 from .reasons import REASON_OUTCOMES
 
 SETTING_LABEL = ("Require a rejection reason for every declined candidate before letters are "

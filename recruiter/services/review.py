@@ -27,8 +27,6 @@ rolled-back bump's number is used again by the next writer, for another change.
 from __future__ import annotations
 
 import functools
-import threading
-from collections import OrderedDict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -54,8 +52,7 @@ from ..models.hiring import full_name, letter_channel
 from . import approval, checks, outcomes
 from . import letters as service
 from .orgtime import org_today
-
-CACHED_POSITIONS = 64  # per process; a review of 5,000 letters holds a few MB
+from .versions import VersionedCache
 
 
 @dataclass(frozen=True)
@@ -71,30 +68,8 @@ class Review:
     refreshed: bool = True  # False: built from the stored letters by a member who may not edit
 
 
-class ReviewCache:
-    """The reviews one app keeps, by position id, the most recently used last."""
-
-    def __init__(self, size: int = CACHED_POSITIONS) -> None:
-        self.size = size
-        self._items: OrderedDict[int, Review] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, position_id: int, key: tuple) -> Review | None:
-        """The review of the position if it was made under ``key``."""
-        with self._lock:
-            found = self._items.get(position_id)
-            if found is None or found.key != key:
-                return None
-            self._items.move_to_end(position_id)
-            return found
-
-    def put(self, position_id: int, review: Review) -> None:
-        """Keep ``review``, forgetting the least recently used beyond ``size``."""
-        with self._lock:
-            self._items[position_id] = review
-            self._items.move_to_end(position_id)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
+# The reviews one app keeps, under review_key; a review of 5,000 letters holds a few MB.
+ReviewCache = VersionedCache[Review]
 
 
 @functools.cache
@@ -165,7 +140,7 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
         warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)),
         refreshed=refresh)
     if key == before:
-        cache.put(position.id, result)
+        cache.put(position.id, result.key, result)
     else:  # made under our own bump, which a rollback would take back (and a writer reuse)
         session.info.setdefault(_PENDING, []).append((cache, position.id, result))
     return result, True
@@ -182,7 +157,7 @@ _PENDING = "recruiter.review.pending"  # session.info: reviews kept once the bum
 @event.listens_for(Session, "after_commit")
 def _keep_pending(session: Session) -> None:
     for cache, position_id, result in session.info.pop(_PENDING, []):
-        cache.put(position_id, result)
+        cache.put(position_id, result.key, result)
 
 
 @event.listens_for(Session, "after_transaction_end")

@@ -2,81 +2,38 @@
 
 from __future__ import annotations
 
-import statistics
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
-from sqlalchemy import case, func, select
 from werkzeug.wrappers import Response
 
 from ..errors import Conflict, RecruiterError
 from ..extensions import db
 from ..forms.notes import NOTE_MAX, NoteForm
-from ..models import Application, Candidate, Position
-from ..models.hiring import LETTER_OUTCOMES
-from ..services.checks import (
-    COLDER_MIN_LETTERS,
-    COLDER_MIN_MEDIAN,
-    COLDER_RATIO,
-    LONG_NOTE_WORDS,
-    SHORT_NOTE_WORDS,
-)
-from ..services.checks.text import _WORD_RE
+from ..models import Application, Position
+from ..services.checks import COLDER_RATIO, LONG_NOTE_WORDS, SHORT_NOTE_WORDS
 from ..services.documents import Limits, documents_for
 from ..services.documents_text import megabytes
 from ..services.live_checks import as_json, check_note, note_language, saved_message
-from ..services.positions import (
-    BY_NAME,
-    application_page,
-    get_application,
-    get_position,
-    save_note,
-)
+from ..services.position_index import PositionIndex, note_words, position_index
+from ..services.positions import applications_by_id, get_application, get_position, save_note
 from .access import org_id, requires
+from .caches import index_cache
+from .urls import IdUrls
 
 bp = Blueprint("notes", __name__)
 DOCUMENT_EXCERPT_CHARS = 1_500  # of each text on the page; "Read the whole text" fetches the rest
-
-
-def _letter_applications(position_id: int):  # noqa: ANN202
-    return select(Application).join(Candidate).where(
-        Application.position_id == position_id, Application.outcome.in_(LETTER_OUTCOMES))
 
 
 def _per_page() -> int:
     return int(current_app.config.get("NOTES_PER_PAGE", 50))
 
 
-def _progress(position_id: int) -> tuple[int, int]:
-    """(notes written, candidates who get a letter) across every page."""
-    total, written = db.session.execute(
-        select(func.count(), func.sum(case((Application.note != "", 1), else_=0)))
-        .where(Application.position_id == position_id,
-               Application.outcome.in_(LETTER_OUTCOMES))).one()
-    return int(written or 0), int(total or 0)
-
-
-def note_words(note: str | None) -> int:
-    """A note's length in words, counted as the letter checks count them."""
-    return len(_WORD_RE.findall(note or ""))
-
-
-def median_words(position_id: int) -> int | None:
-    """The median length of the position's written notes, in words, or None.
-
-    None when the colder-letter check would not compare with the batch either: fewer than
-    ``COLDER_MIN_LETTERS`` notes, or a median under ``COLDER_MIN_MEDIAN`` words.
-    """
-    notes = db.session.scalars(select(Application.note).where(
-        Application.position_id == position_id, Application.outcome.in_(LETTER_OUTCOMES),
-        Application.note != "")).all()
-    written = [n for n in map(note_words, notes) if n]
-    if len(written) < COLDER_MIN_LETTERS:
-        return None
-    median = statistics.median(written)
-    return round(median) if median >= COLDER_MIN_MEDIAN else None
+def _index(position: Position) -> PositionIndex:
+    """The position's name order and note counts, kept per process while they hold."""
+    return position_index(db.session, position, index_cache())
 
 
 def gauge(words: int, median: int | None) -> dict[str, Any]:
@@ -97,10 +54,8 @@ def gauge(words: int, median: int | None) -> dict[str, Any]:
 
 
 def _page_of(application: Application) -> int:
-    ids = db.session.scalars(_letter_applications(application.position_id)
-                             .with_only_columns(Application.id).order_by(*BY_NAME)).all()
-    index = ids.index(application.id) if application.id in ids else 0
-    return index // _per_page() + 1
+    return PositionIndex.page_of(_index(application.position).letter_ids, application.id,
+                                 _per_page())
 
 
 def _theirs(application: Application) -> dict[str, Any]:
@@ -117,11 +72,12 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     """The page; ``states`` carries a refused save (error or conflict) for one card."""
     states = states or {}
     per_page = _per_page()
-    written, total = _progress(position.id)
+    index = _index(position)
+    written, total, median = index.written, len(index.letter_ids), index.median_words
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(page, pages)
-    applications = application_page(db.session, position.id, page, per_page, LETTER_OUTCOMES,
-                                    authors=True)
+    applications = applications_by_id(
+        db.session, PositionIndex.page(index.letter_ids, page, per_page), authors=True)
     shown = {a.id for a in applications}
     for application_id in states.keys() - shown:  # refused, and no longer on this page
         applications.insert(0, db.session.get(Application, application_id))
@@ -130,7 +86,6 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     # text, never the bytes (services/documents.py).
     documents = documents_for(db.session, [a.id for a in applications],
                               excerpt_chars=DOCUMENT_EXCERPT_CHARS) if editable else None
-    median = median_words(position.id)
     # The template writes each card's textarea itself: 50 WTForms forms per view cost more than
     # the rest of the page. NoteForm still validates every save.
     cards = []
@@ -147,7 +102,7 @@ def _render(position: Position, page: int, *, saved: int | None = None,
     return render_template(
         "notes/index.html", position=position, cards=cards, written=written, total=total,
         page=page, pages=pages, first_number=(page - 1) * per_page + 1,
-        editable=editable, note_max=NOTE_MAX, median=median, documents=documents,
+        editable=editable, note_max=NOTE_MAX, app_url=IdUrls(), median=median, documents=documents,
         document_size=megabytes, document_token=generate_csrf() if editable else "",
         document_max=Limits.from_config(current_app.config).max_bytes,
         gauge_limits={"short": SHORT_NOTE_WORDS, "ratio": COLDER_RATIO,
@@ -193,16 +148,16 @@ def save(application_id: int) -> Response | tuple[Any, int]:
         state = {"note": submitted, "error": str(exc), "revision": form.base_revision.data}
         return _render(position, _page_of(application), states={application.id: state},
                        status=422)
-    written, total = _progress(position.id)
+    index = _index(position)
     # What the letter checks say about the saved note: "Saved, with 2 warnings".
     found = check_note(db.session, application, application.note)
     if _wants_json():
         return {"revision": application.note_revision, "note": application.note,
-                "progress_written": written, "progress_total": total,
-                "median_words": median_words(position.id), "message": saved_message(found),
+                "progress_written": index.written, "progress_total": len(index.letter_ids),
+                "median_words": index.median_words, "message": saved_message(found),
                 **as_json(application.note, found, note_language(application))}, 200
     flash(f"{saved_message(found, saved=f'Saved the note for {name}')}. "
-          f"{written} of {total} written.", "warning" if found else "success")
+          f"{index.written} of {len(index.letter_ids)} written.", "warning" if found else "success")
     return redirect(url_for("notes.index", position_id=position.id, page=_page_of(application),
                             saved=application.id, _anchor=f"a-{application.id}"))
 

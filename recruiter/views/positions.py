@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms import options
 from ..forms.positions import AUTO_BOILERPLATE, OutcomeForm, PositionForm, differentiator_form
-from ..models import Application, Boilerplate
+from ..models import Boilerplate
 from ..services.approval import differentiator_findings
 from ..services.boilerplates import get_boilerplate
 from ..services.languages import display_name, org_language
 from ..services.live_checks import saved_message
 from ..services.outcomes import set_openings
+from ..services.position_index import PositionIndex, position_index
 from ..services.positions import (
-    application_page,
+    applications_by_id,
     create_position,
     get_position,
     hire_of,
@@ -34,6 +35,7 @@ from ..services.translations import (
 )
 from ..services.versions import bump_review
 from .access import org_id, requires
+from .caches import index_cache
 
 bp = Blueprint("positions", __name__)
 
@@ -117,13 +119,11 @@ def show(position_id: int) -> str:
     position = get_position(db.session, org_id(), position_id)
     page = max(request.args.get("page", 1, type=int), 1)
     per_page = int(current_app.config.get("CANDIDATES_PER_PAGE", 50))
-    total, pending = db.session.execute(
-        select(func.count(), func.sum(case((Application.outcome == "pending", 1), else_=0)))
-        .where(Application.position_id == position.id)).one()
-    total, pending = total or 0, int(pending or 0)
+    index = position_index(db.session, position, index_cache())
+    total, pending = len(index.ids), index.pending
     pages = max((total + per_page - 1) // per_page, 1)
     page = min(page, pages)
-    applications = application_page(db.session, position.id, page, per_page)
+    applications = applications_by_id(db.session, PositionIndex.page(index.ids, page, per_page))
     return render_template(
         "positions/show.html", position=position, applications=applications,
         standings=standings(db.session, position, applications), actions=OUTCOME_ACTIONS,
