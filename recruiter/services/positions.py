@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import case, func, insert, select, update
-from sqlalchemy.orm import Session, joinedload, object_session, selectinload
+from sqlalchemy.orm import Session, joinedload, object_session
 
 from ..errors import Conflict, NotFound, RecruiterError
 from ..models import (
@@ -274,9 +274,9 @@ def applications_by_id(session: Session, ids: Sequence[int], *, authors: bool = 
     """
     if not ids:
         return []
-    options = [selectinload(Application.candidate)]
+    options = [joinedload(Application.candidate)]  # many-to-one: one query for the page
     if authors:
-        options.append(selectinload(Application.note_updated_by))
+        options.append(joinedload(Application.note_updated_by))
     rows = {a.id: a for a in session.scalars(
         select(Application).where(Application.id.in_(ids)).options(*options))}
     return [rows[i] for i in ids if i in rows]

@@ -66,6 +66,11 @@ class Review:
     errors: int  # letters, not cancelled, with at least one error
     warnings: int
     refreshed: bool = True  # False: built from the stored letters by a member who may not edit
+    # What the list asks of every view, worked out once per review (services/review_list.py):
+    with_errors: frozenset[int] = frozenset()  # letters with an error, cancelled ones too
+    with_warnings: frozenset[int] = frozenset()
+    no_note: tuple[tuple[int, str], ...] = ()  # (letter id, name): no note, in list order
+    other_warnings: int = 0  # letters with a warning besides an empty note
 
 
 # The reviews one app keeps, under review_key; a review of 5,000 letters holds a few MB.
@@ -133,12 +138,20 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
     before = key
     if refresh:  # the refresh may have bumped the version; the row is ours, so only it did
         key = review_key(session, position)
+    def having(severity: str) -> frozenset[int]:
+        return frozenset(i for i, fs in findings.items() if any(f.severity == severity
+                                                                 for f in fs))
+
     result = Review(
         key=key, letter_ids=tuple(x.id for x in letters), findings=findings,
         differentiator_findings=approval.differentiator_findings(position),
         errors=sum(1 for fs in live if any(f.severity == "error" for f in fs)),
         warnings=sum(1 for fs in live if any(f.severity == "warning" for f in fs)),
-        refreshed=refresh)
+        refreshed=refresh, with_errors=having("error"), with_warnings=having("warning"),
+        no_note=tuple((x.id, x.application.candidate.full_name) for x in letters
+                      if any(f.check == approval.NO_NOTE for f in findings.get(x.id, ()))),
+        other_warnings=sum(1 for fs in findings.values() if any(
+            f.severity == "warning" and f.check != approval.NO_NOTE for f in fs)))
     if key == before:
         cache.put(position.id, result.key, result)
     else:  # made under our own bump, which a rollback would take back (and a writer reuse)

@@ -55,30 +55,29 @@ def narrow(session: Session, position: Position, review: Review, *, show: str = 
     """
     show = show if show in dict(FILTERS) else "all"
     search = " ".join((search or "").split())[:200]
-    rows = session.execute(
-        select(Letter.id, Letter.status, Candidate.first_name, Candidate.last_name,
-               Candidate.email)
-        .join(Application, Application.id == Letter.application_id)
-        .join(Candidate, Candidate.id == Application.candidate_id)
-        .where(Application.position_id == position.id,
-               Letter.organization_id == position.organization_id)).all()
-    statuses = {row.id: row.status for row in rows}
     needle = folded(search)
-    found = {row.id for row in rows if not needle or needle in folded(
+    # The statuses are read live (approving moves no version); names only for a search.
+    names = (Candidate.first_name, Candidate.last_name, Candidate.email) if needle else ()
+    query = select(Letter.id, Letter.status, *names).join(
+        Application, Application.id == Letter.application_id)
+    if needle:
+        query = query.join(Candidate, Candidate.id == Application.candidate_id)
+    rows = session.execute(query.where(
+        Application.position_id == position.id,
+        Letter.organization_id == position.organization_id)).all()
+    statuses: dict[int, str] = dict((row[0], row[1]) for row in rows)
+    found = statuses.keys() if not needle else {row.id for row in rows if needle in folded(
         f"{row.first_name} {row.last_name} {row.email or ''}")}
-    listed = [i for i in review.letter_ids if i in found and i in statuses]
-    counts = dict.fromkeys(dict(FILTERS), 0)
-    ids = []
-    for i in listed:  # one pass: each letter's filters from its status and severities
-        severities = {f.severity for f in review.findings.get(i, ())}
-        status = statuses[i]
-        holds = {"all": True, "errors": "error" in severities,
-                 "warnings": "warning" in severities, "open": status == "draft",
-                 "approved": status in APPROVED}
-        for name, held in holds.items():
-            counts[name] += held
-        if holds[show]:
-            ids.append(i)
+    listed = [i for i in review.letter_ids if i in found]
+    shown = set(listed)
+    held: dict[str, Collection[int] | None] = {
+        "all": None, "errors": review.with_errors, "warnings": review.with_warnings,
+        "open": {i for i in shown if statuses[i] == "draft"},
+        "approved": {i for i in shown if statuses[i] in APPROVED}}
+    counts = {name: len(shown) if ids is None else len(shown.intersection(ids))
+              for name, ids in held.items()}
+    chosen = held[show]
+    ids = listed if chosen is None else [i for i in listed if i in chosen]
     return Narrowed(show=show, search=search, ids=ids, counts=counts, statuses=statuses)
 
 

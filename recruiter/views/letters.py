@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import (
     Blueprint,
@@ -81,30 +81,25 @@ def _index_page(position: Position, form: ApproveAllForm, ticked: Collection[int
     page = min(max(request.args.get("page", 1, type=int), 1), pages)
     letters = review.letter_rows(db.session, result,
                                  narrowed.ids[(page - 1) * per_page:page * per_page])
-    no_note = [row for row in review.letter_rows(db.session, result, _no_note_ids(result))
-               if row.status == "draft"]
+    no_note = [NoNote(i, name) for i, name in result.no_note
+               if narrowed.statuses.get(i) == "draft"]
     missing = required_reasons.missing_names(db.session, position)  # [] unless required
     return render_template("letters/index.html", position=position, letters=letters,
                            counts=review.review_counts(db.session, position, result), form=form,
                            page=page, pages=pages, narrowed=narrowed,
                            filters=review_list.FILTERS, ticked=set(ticked),
                            differentiator_findings=result.differentiator_findings,
-                           no_note=no_note, other_warnings=_other_warnings(result),
+                           no_note=no_note, other_warnings=result.other_warnings,
                            no_note_by=_no_note_deciders(letters),
                            missing_reasons=missing, missing_who=required_reasons.named(missing),
                            missing_link=missing_link(position.id)), status
 
 
-def _no_note_ids(result: review.Review) -> list[int]:
-    """The letters, in list order, whose note is empty (the ``empty-note`` warning)."""
-    return [i for i in result.letter_ids
-            if any(f.check == approval.NO_NOTE for f in result.findings.get(i, []))]
+class NoNote(NamedTuple):
+    """A draft without a note, for the batch's per-letter confirmation."""
 
-
-def _other_warnings(result: review.Review) -> int:
-    """Letters with a warning besides an empty note: the batch tick is for those."""
-    return sum(1 for fs in result.findings.values()
-               if any(f.severity == "warning" and f.check != approval.NO_NOTE for f in fs))
+    id: int
+    name: str
 
 
 def _no_note_deciders(rows: list[review.LetterRow]) -> dict[int, str]:
