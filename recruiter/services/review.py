@@ -138,6 +138,7 @@ def review_of(session: Session, position: Position, cache: ReviewCache, *, refre
     before = key
     if refresh:  # the refresh may have bumped the version; the row is ours, so only it did
         key = review_key(session, position)
+
     def having(severity: str) -> frozenset[int]:
         return frozenset(i for i, fs in findings.items() if any(f.severity == severity
                                                                  for f in fs))
