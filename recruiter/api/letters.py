@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from flask import Response, current_app, g, url_for
 from pydantic import Field
 
+from ..caches import review_cache
 from ..errors import RecruiterError
 from ..extensions import db
 from ..models import Letter
@@ -134,13 +135,9 @@ class ApproveAllOut(Model):
                                        "last check of the candidate.")
 
 
-def _cache() -> review.ReviewCache:
-    """The process's reviews, shared with the browser's pages."""
-    return current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
-
 
 def _review(position) -> review.Review:  # noqa: ANN001
-    result, _ = review.review_of(db.session, position, _cache(),
+    result, _ = review.review_of(db.session, position, review_cache(),
                                  refresh=g.api_token.scope == "write")
     return result
 
@@ -265,7 +262,7 @@ def approve_letter(letter_id: int, body: ApproveIn) -> LetterDetail:
     """
     letter = letter_of(letter_id)
     try:
-        review.approve_reviewed(db.session, letter, _cache(), actor(),
+        review.approve_reviewed(db.session, letter, review_cache(), actor(),
                                 seen=body.content_sha256, acknowledge=set(body.acknowledged))
     except LetterStopped as exc:
         db.session.commit()  # the cancellation and its reason are kept, as in the browser

@@ -21,6 +21,7 @@ from flask_login import current_user
 from markupsafe import Markup, escape
 from sqlalchemy import select
 
+from ..caches import review_cache
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms.letters import ApproveAllForm, ApproveForm, OverrideForm
@@ -45,14 +46,11 @@ def _letter(letter_id: int) -> Letter:
     return letter
 
 
-def _cache() -> review.ReviewCache:
-    return current_app.extensions.setdefault("recruiter.review", review.ReviewCache())
-
 
 def _review(position: Position) -> review.Review:
     """The position's letters and findings; for editors, every letter is brought up to date."""
     editable = current_user.can("edit")
-    result, computed = review.review_of(db.session, position, _cache(), refresh=editable)
+    result, computed = review.review_of(db.session, position, review_cache(), refresh=editable)
     if editable and computed:  # a hit wrote nothing, and a commit would expire the page's rows
         db.session.commit()
     return result
@@ -240,7 +238,7 @@ def approve(letter_id: int) -> Response:
     try:
         # Checked against the whole batch as it is now (services/review.py), so checks that
         # compare letters (duplicates, colder) count here too.
-        review.approve_reviewed(db.session, letter, _cache(), current_user,
+        review.approve_reviewed(db.session, letter, review_cache(), current_user,
                                 seen=form.seen.data or None,
                                 acknowledge=bool(form.validate_on_submit()
                                                  and form.acknowledge.data))

@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 from werkzeug.wrappers import Response
 
+from ..caches import index_cache
 from ..errors import Conflict, RecruiterError
 from ..extensions import db
 from ..forms.notes import NOTE_MAX, NoteForm
@@ -20,7 +21,6 @@ from ..services.live_checks import as_json, check_note, note_language, saved_mes
 from ..services.position_index import PositionIndex, note_words, position_index
 from ..services.positions import applications_by_id, get_application, get_position, save_note
 from .access import org_id, requires
-from .caches import index_cache
 from .urls import IdUrls
 
 bp = Blueprint("notes", __name__)

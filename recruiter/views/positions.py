@@ -7,6 +7,7 @@ from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
+from ..caches import index_cache
 from ..errors import RecruiterError
 from ..extensions import db
 from ..forms import options
@@ -35,7 +36,6 @@ from ..services.translations import (
 )
 from ..services.versions import bump_review
 from .access import org_id, requires
-from .caches import index_cache
 
 bp = Blueprint("positions", __name__)
 
