@@ -208,5 +208,5 @@ def test_a_second_upload_replaces_the_first_and_the_quota_counts_it_once(
                        limits=Limits(TEN_MB, 800))
         db.commit()
     shown = documents_for(db, [okafor.id], excerpt_chars=6)[okafor.id]
-    assert [(s.document.kind, s.excerpt, s.cut) for s in shown] == [("cv", "second", True)]
+    assert [(s.kind, s.excerpt, s.cut) for s in shown] == [("cv", "second", True)]
     assert db.scalar(select(func.count()).select_from(DocumentContent)) == 1

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.orm import Session
 
 from ..errors import NotFound
 from ..models import Application, Document, DocumentContent, Member
-from ..models.documents import DOCUMENT_KINDS
+from ..models.documents import DOCUMENT_KINDS, KIND_LABELS, KIND_NOUNS
 from .audit import lock_organization, record_many, sha256_hex
 from .documents_text import Checked, DocumentError, check_file, clean_name, megabytes
 
@@ -78,35 +78,52 @@ def full_text(session: Session, document: Document) -> str:
     return session.scalar(select(Document.text).where(Document.id == document.id)) or ""
 
 
-@dataclass(frozen=True)
-class Shown:
-    """A document as the notes page shows it: metadata and the start of its text."""
+class Shown(NamedTuple):
+    """A document as the notes page shows it: its metadata and the start of its text.
 
-    document: Document
+    Plain columns, not a ``Document``: a page of fifty cards reads them at a third of the
+    cost of ORM objects.
+    """
+
+    application_id: int
+    kind: str
+    file_name: str
+    size: int
+    text_chars: int
     excerpt: str
+
+    @property
+    def label(self) -> str:
+        """"CV" or "Cover letter"."""
+        return KIND_LABELS.get(self.kind, self.kind)
+
+    @property
+    def noun(self) -> str:
+        """"CV" or "cover letter", within a sentence."""
+        return KIND_NOUNS.get(self.kind, self.kind)
 
     @property
     def cut(self) -> bool:
         """Whether the page shows only the start of the text."""
-        return len(self.excerpt) < self.document.text_chars
+        return len(self.excerpt) < self.text_chars
 
 
 def documents_for(session: Session, application_ids: Iterable[int], *,
                   excerpt_chars: int = 0) -> dict[int, list[Shown]]:
     """The documents of these applications, CV first, with at most ``excerpt_chars`` of text.
 
-    One query; the text column itself and the bytes are never loaded.
+    One query of a few columns; the text column itself and the bytes are never loaded.
     """
     ids = list(application_ids)
     if not ids:
         return {}
-    excerpt = func.substr(Document.text, 1, excerpt_chars) if excerpt_chars else None
-    query = select(Document, *([excerpt] if excerpt is not None else [])).where(
+    excerpt = func.substr(Document.text, 1, excerpt_chars) if excerpt_chars else literal("")
+    query = select(Document.application_id, Document.kind, Document.file_name, Document.size,
+                   Document.text_chars, excerpt).where(
         Document.application_id.in_(ids)).order_by(Document.application_id, Document.kind.desc())
     shown: dict[int, list[Shown]] = {}
     for row in session.execute(query):
-        shown.setdefault(row[0].application_id, []).append(
-            Shown(row[0], row[1] if excerpt is not None else ""))
+        shown.setdefault(row[0], []).append(Shown(*row))
     return shown
 
 

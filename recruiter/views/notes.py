@@ -103,7 +103,7 @@ def _render(position: Position, page: int, *, saved: int | None = None,
         "notes/index.html", position=position, cards=cards, written=written, total=total,
         page=page, pages=pages, first_number=(page - 1) * per_page + 1,
         editable=editable, note_max=NOTE_MAX, app_url=IdUrls(), median=median, documents=documents,
-        document_size=megabytes, document_token=generate_csrf() if editable else "",
+        document_size=megabytes, form_token=generate_csrf() if editable else "",
         document_max=Limits.from_config(current_app.config).max_bytes,
         gauge_limits={"short": SHORT_NOTE_WORDS, "ratio": COLDER_RATIO,
                       "long": LONG_NOTE_WORDS}), status
