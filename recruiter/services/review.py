@@ -27,7 +27,8 @@ rolled-back bump's number is used again by the next writer, for another change.
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
@@ -209,16 +210,15 @@ def approve_reviewed(session: Session, letter: Letter, cache: ReviewCache, membe
     approval.approve_letter(session, letter, findings, member, acknowledge=acknowledge)
 
 
-def review_counts(session: Session, position: Position, review: Review) -> dict[str, int]:
-    """Letters per status, counted now, with the review's error and warning counts."""
-    by_status = dict(session.execute(
-        select(Letter.status, func.count()).select_from(Application)
-        .join(Letter, (Letter.application_id == Application.id)
-              & (Letter.organization_id == position.organization_id))
-        .where(Application.position_id == position.id).group_by(Letter.status)).all())
-    counts = {status: int(by_status.get(status, 0))
+def review_counts(review: Review, statuses: Mapping[int, str]) -> dict[str, int]:
+    """Letters per status, from ``statuses`` read now, with the review's error and warning counts.
+
+    ``statuses`` is every letter of the position by id (review_list.Narrowed.statuses).
+    """
+    by_status = Counter(statuses.values())
+    counts = {status: by_status.get(status, 0)
               for status in ("draft", "approved", "cancelled", "frozen", "sent")}
-    counts["total"] = sum(int(n) for n in by_status.values()) - counts["cancelled"]
+    counts["total"] = len(statuses) - counts["cancelled"]
     counts["errors"], counts["warnings"] = review.errors, review.warnings
     return counts
 

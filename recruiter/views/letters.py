@@ -83,7 +83,7 @@ def _index_page(position: Position, form: ApproveAllForm, ticked: Collection[int
                if narrowed.statuses.get(i) == "draft"]
     missing = required_reasons.missing_names(db.session, position)  # [] unless required
     return render_template("letters/index.html", position=position, letters=letters,
-                           counts=review.review_counts(db.session, position, result), form=form,
+                           counts=review.review_counts(result, narrowed.statuses), form=form,
                            page=page, pages=pages, narrowed=narrowed,
                            filters=review_list.FILTERS, ticked=set(ticked),
                            differentiator_findings=result.differentiator_findings,

@@ -36,6 +36,7 @@ from ..services.translations import (
 )
 from ..services.versions import bump_review
 from .access import org_id, requires
+from .urls import IdUrls
 
 bp = Blueprint("positions", __name__)
 
@@ -130,7 +131,7 @@ def show(position_id: int) -> str:
         hire=hire_of(position), language_names={
             a.candidate.language: display_name(a.candidate.language) for a in applications},
         total=total, pending=pending, page=page, pages=pages,
-        outcome_form=OutcomeForm())
+        outcome_form=OutcomeForm(), app_url=IdUrls(), letter_url=IdUrls("letter_id"))
 
 
 @bp.route("/positions/<int:position_id>/differentiator", methods=["GET", "POST"])
