@@ -526,7 +526,8 @@ def print_pages(label: str, results: dict[str, PageResult], seconds: float,
     for name, r in results.items():
         ratio = ""
         if base and name in base:
-            ratio = f" {base[name].pct(95) / r.pct(95):.0f}× faster |"
+            times = base[name].pct(95) / r.pct(95)
+            ratio = f" {times:.{0 if times >= 10 else 1}f}× faster |"
         print(f"| {name} | {r.pages} | {len(r.latencies)} | {r.pct(50):.0f} | {r.pct(95):.0f} | "
               f"{max(r.latencies) * 1000:.0f} | {r.bytes / len(r.latencies) / 1024:.0f} |"
               + ratio)
