@@ -13,10 +13,10 @@ The pages are then served as the README's deployment notes run the app: gunicorn
 single-threaded (sync) worker processes per core (``--web-workers``, ``--web-threads``;
 ``--web werkzeug`` serves them with werkzeug's threaded ``run_simple`` in one process instead).
 Until issue 17 the notes said one process per core with 4 threads each; ``--also-threads 4``
-(the default) serves the notes page with CVs that way too, in the same run, for comparison. This process signs in as the manager and
-runs ``--clients`` threads, each with its own ``requests.Session`` carrying the signed-in
-cookie, sending ``--requests`` requests in total to each page, every request for a random page
-number of that list:
+(the default) serves the notes page with CVs that way too, in the same run, for comparison.
+This process signs in as the manager and runs ``--clients`` threads, each with its own
+``requests.Session`` carrying the signed-in cookie, sending ``--requests`` requests in total to
+each page, every request for a random page number of that list:
 
 - the position page, ``/positions/<id>?page=N`` (the candidate table);
 - the letter review list, ``/positions/<id>/letters?page=N``;
