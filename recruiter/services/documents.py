@@ -91,16 +91,8 @@ class Shown(NamedTuple):
     size: int
     text_chars: int
     excerpt: str
-
-    @property
-    def label(self) -> str:
-        """"CV" or "Cover letter"."""
-        return KIND_LABELS.get(self.kind, self.kind)
-
-    @property
-    def noun(self) -> str:
-        """"CV" or "cover letter", within a sentence."""
-        return KIND_NOUNS.get(self.kind, self.kind)
+    label: str  # "CV" or "Cover letter", as Document.label
+    noun: str  # "CV" or "cover letter", within a sentence
 
     @property
     def cut(self) -> bool:
@@ -123,7 +115,9 @@ def documents_for(session: Session, application_ids: Iterable[int], *,
         Document.application_id.in_(ids)).order_by(Document.application_id, Document.kind.desc())
     shown: dict[int, list[Shown]] = {}
     for row in session.execute(query):
-        shown.setdefault(row[0], []).append(Shown(*row))
+        kind = row.kind
+        shown.setdefault(row[0], []).append(
+            Shown(*row, KIND_LABELS.get(kind, kind), KIND_NOUNS.get(kind, kind)))
     return shown
 
 
