@@ -257,6 +257,32 @@ def test_approving_one_letter_is_refused_only_for_its_own_candidate(
     assert "2 declined candidates have no rejection reason yet" in page
 
 
+
+def test_a_letter_page_says_before_approving_that_its_candidate_needs_a_reason(
+        client: FlaskClient, db, login, make_position: Callable) -> None:  # noqa: ANN001
+    """One letter: a notice naming the candidate, with the link, and no way to approve yet."""
+    manager = login("manager")
+    position = make_position(org=manager.organization, csv=SMALL)
+    daniel = _letters(db, position)["Daniel"]
+    page = client.get(f"/letters/{daniel.id}").text
+    assert 'data-testid="missing-reason"' not in page  # the rule is off
+    assert not re.search(r"disabled>Approve", page)
+    _require(db, manager.organization)
+    page = client.get(f"/letters/{daniel.id}").text
+    notice = page.split('data-testid="missing-reason"')[1].split("</p>")[0]
+    assert "Daniel Okafor has no rejection reason yet." in notice
+    assert LINK.search(notice)
+    assert 'aria-keyshortcuts="a" disabled>Approve and next' in page
+    assert 'type="submit" disabled>Approve this letter' in page
+    assert 'data-testid="review-keys">Press <kbd>A</kbd>' not in page  # no shortcut offered
+
+    client.post(f"/applications/{daniel.application_id}/rejection-reason",
+                data={"reason": str(_reason(db, manager.organization).id)})
+    page = client.get(f"/letters/{daniel.id}").text
+    assert 'data-testid="missing-reason"' not in page  # the others' reasons are not its own
+    assert not re.search(r"disabled>Approve", page)
+
+
 # --- the API and the command line ----------------------------------------------------------------
 
 def _api(client: FlaskClient, db, org, path: str, body: dict):  # noqa: ANN001, ANN202

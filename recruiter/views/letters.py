@@ -169,6 +169,9 @@ def show(letter_id: int) -> str:
             isinstance(a, dict) and a.get("check") == approval.NO_NOTE
             for a in letter.acknowledged or ()):
         no_note_by = letter.approved_by.name or letter.approved_by.email
+    # An organization that requires reasons: say so before the member tries to approve.
+    missing_reason = letter.status == "draft" and current_user.can("edit") and bool(
+        required_reasons.missing_names(db.session, position, [letter.id]))
     return render_template(
         "letters/show.html", letter=letter, position=position, findings=mine,
         life=life, life_label=outcomes.LIFE_LABELS.get(life or "", letter.status),
@@ -177,7 +180,8 @@ def show(letter_id: int) -> str:
         position_in=narrowed.ids.index(letter.id) + 1 if letter.id in narrowed.ids else None,
         total=len(narrowed.ids), filter_label=dict(review_list.FILTERS)[narrowed.show],
         override_form=OverrideForm(note=letter.note_override or ""),
-        approve_form=ApproveForm(seen=letter.content_hash), no_note_by=no_note_by)
+        approve_form=ApproveForm(seen=letter.content_hash), no_note_by=no_note_by,
+        missing_reason=missing_reason, missing_link=missing_link(position.id))
 
 
 @bp.get("/letters/<int:letter_id>/email")
