@@ -16,7 +16,6 @@ from pathlib import Path
 from urllib.request import urlopen
 
 import pytest
-
 from live_serve import free_port
 
 ROOT = Path(__file__).resolve().parent.parent

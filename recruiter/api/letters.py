@@ -135,7 +135,6 @@ class ApproveAllOut(Model):
                                        "last check of the candidate.")
 
 
-
 def _review(position) -> review.Review:  # noqa: ANN001
     result, _ = review.review_of(db.session, position, review_cache(),
                                  refresh=g.api_token.scope == "write")

@@ -46,7 +46,6 @@ def _letter(letter_id: int) -> Letter:
     return letter
 
 
-
 def _review(position: Position) -> review.Review:
     """The position's letters and findings; for editors, every letter is brought up to date."""
     editable = current_user.can("edit")
